@@ -1,0 +1,105 @@
+"""Event Hubs events on the wire: unpacking what producers send, stamping what consumers receive.
+
+A producer sends either one message (format 0) or a batch (format 0x80013700) whose data sections each
+hold one encoded message. The service stamps every event with its sequence number, offset and enqueued
+time as message annotations; the emulator does that once, at ingest, and stores the stamped bytes, so
+delivering an event is a copy, not a re-encode.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from ..amqp.codec import write
+from ..amqp.errors import DecodeError
+from ..amqp.message import (
+    BATCH_MESSAGE_FORMAT,
+    DATA,
+    DELIVERY_ANNOTATIONS,
+    HEADER,
+    MESSAGE_ANNOTATIONS,
+    Section,
+    section_value,
+    split_sections,
+)
+from ..amqp.types import Symbol, Timestamp
+
+PARTITION_KEY = Symbol("x-opt-partition-key")
+SEQUENCE_NUMBER = Symbol("x-opt-sequence-number")
+OFFSET = Symbol("x-opt-offset")
+ENQUEUED_TIME = Symbol("x-opt-enqueued-time")
+_STAMPED = frozenset((SEQUENCE_NUMBER, OFFSET, ENQUEUED_TIME, PARTITION_KEY))
+
+_U32 = struct.Struct(">I")
+
+
+def unpack(payload: bytes, message_format: int) -> tuple[list[bytes], str | None]:
+    """The single messages a transfer carries, and the partition key its envelope names (if any)."""
+    if message_format != BATCH_MESSAGE_FORMAT:
+        return [payload], partition_key_of(payload, split_sections(payload))
+    sections = split_sections(payload)
+    messages = []
+    for section in sections:
+        if section.code == DATA:
+            inner = section_value(payload, section)
+            if not isinstance(inner, bytes):
+                raise DecodeError("a batch's data section does not hold binary")
+            messages.append(inner)
+    if not messages:
+        raise DecodeError("a batch message with no data sections")
+    return messages, partition_key_of(payload, sections)
+
+
+def partition_key_of(message: bytes, sections: list[Section]) -> str | None:
+    for section in sections:
+        if section.code == MESSAGE_ANNOTATIONS:
+            annotations = section_value(message, section) or {}
+            key = annotations.get(PARTITION_KEY)
+            if isinstance(key, bytes):
+                key = key.decode("utf-8", "replace")
+            return None if key is None else str(key)
+    return None
+
+
+def stamp(message: bytes, sequence_number: int, offset: int, enqueued_ms: int, partition_key: str | None) -> bytes:
+    """The message as consumers receive it: the service's annotations merged into its own."""
+    sections = split_sections(message)
+    annotations: dict[Any, Any] = {
+        SEQUENCE_NUMBER: sequence_number,
+        OFFSET: str(offset),
+        ENQUEUED_TIME: Timestamp(enqueued_ms),
+    }
+    if partition_key is not None:
+        annotations[PARTITION_KEY] = partition_key
+    out = bytearray()
+    placed = False
+    for section in sections:
+        if section.code == MESSAGE_ANNOTATIONS:
+            own = section_value(message, section) or {}
+            annotations.update((k, v) for k, v in own.items() if k not in _STAMPED)
+            continue
+        if not placed and section.code > MESSAGE_ANNOTATIONS:
+            _write_annotations(out, annotations)
+            placed = True
+        out += message[section.start : section.end]
+    if not placed:
+        _write_annotations(out, annotations)
+    return bytes(out)
+
+
+def _write_annotations(out: bytearray, annotations: dict[Any, Any]) -> None:
+    out += b"\x00\x53\x72"
+    write(out, annotations)
+
+
+def with_delivery_annotations(stored: bytes, annotations: dict[Any, Any]) -> bytes:
+    """Insert a delivery-annotations section where the spec puts it: after the header, if any."""
+    at = 0
+    if stored[:3] == bytes((0x00, 0x53, HEADER)):
+        at = split_sections(stored)[0].end
+    out = bytearray(stored[:at])
+    out += bytes((0x00, 0x53, DELIVERY_ANNOTATIONS))
+    write(out, {Symbol(k): v for k, v in annotations.items()})
+    out += stored[at:]
+    return bytes(out)

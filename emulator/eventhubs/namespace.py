@@ -1,0 +1,198 @@
+"""An Event Hubs namespace: hubs, their partition logs, and who reads which partition.
+
+Knows nothing of AMQP connections: a connection handler calls `publish`, `open_receiver` and the
+property reads, and registers callbacks to hear of new events. Entity names are matched ignoring case,
+as the service does.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import HubConfig, NamespaceConfig
+from ..storage import PartitionLog, StoredEvent, Store
+from . import events
+
+MAX_NON_EPOCH_RECEIVERS = 5  # per consumer group and partition, as the service allows
+
+
+class EntityError(Exception):
+    """A request the service would refuse; `condition` is the AMQP error condition to send."""
+
+    def __init__(self, condition: str, description: str) -> None:
+        super().__init__(description)
+        self.condition = condition
+        self.description = description
+
+
+@dataclass(eq=False)
+class Receiver:
+    """A reader of one partition through one consumer group; `kick` detaches it when its link is stolen."""
+
+    hub: str
+    consumer_group: str
+    partition_id: str
+    epoch: int | None
+    name: str
+    kick: Callable[[EntityError], None]
+
+
+class Namespace:
+    def __init__(self, config: NamespaceConfig, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.created_at_ms = int(clock() * 1000)
+        self._hubs = {name.lower(): hub for name, hub in config.hubs.items()}
+        self._round_robin: dict[str, int] = {}
+        self._receivers: dict[tuple[str, str, str], list[Receiver]] = {}
+        self._listeners: dict[tuple[str, str], set[Callable[[], None]]] = {}
+
+    # ---- entities ---------------------------------------------------------------------------------------
+
+    def hub(self, name: str) -> HubConfig:
+        hub = self._hubs.get(name.lower())
+        if hub is None:
+            known = ", ".join(sorted(self.config.hubs)) or "none"
+            raise EntityError(
+                "amqp:not-found",
+                f"The messaging entity '{self.config.namespace}:eventhub:{name}' could not be found "
+                f"(hubs in this emulator: {known}; add it to the emulator's config file).",
+            )
+        return hub
+
+    def partition_ids(self, hub: HubConfig) -> list[str]:
+        return [str(i) for i in range(hub.partition_count)]
+
+    def check_partition(self, hub: HubConfig, partition_id: str) -> str:
+        if partition_id not in self.partition_ids(hub):
+            raise EntityError(
+                "com.microsoft:argument-out-of-range",
+                f"Partition '{partition_id}' does not exist in event hub '{hub.name}': "
+                f"its partition ids are 0 to {hub.partition_count - 1}.",
+            )
+        return partition_id
+
+    def consumer_group(self, hub: HubConfig, name: str) -> str:
+        for group in hub.consumer_groups:
+            if group.lower() == name.lower():
+                return group
+        raise EntityError(
+            "amqp:not-found",
+            f"The messaging entity '{self.config.namespace}:eventhub:{hub.name}/consumergroups:{name}' could "
+            f"not be found (consumer groups: {', '.join(hub.consumer_groups)}).",
+        )
+
+    def log(self, hub: HubConfig, partition_id: str) -> PartitionLog:
+        return self.store.partition(hub.name, partition_id)
+
+    # ---- producing --------------------------------------------------------------------------------------
+
+    def choose_partition(self, hub: HubConfig, partition_key: str | None) -> str:
+        if partition_key is not None:
+            # A stable hash: the same key lands on the same partition across restarts.
+            return str(zlib.crc32(partition_key.encode("utf-8")) % hub.partition_count)
+        turn = self._round_robin.get(hub.name, 0)
+        self._round_robin[hub.name] = turn + 1
+        return str(turn % hub.partition_count)
+
+    def publish(
+        self, hub: HubConfig, partition_id: str | None, messages: list[bytes], partition_key: str | None
+    ) -> tuple[str, list[StoredEvent]]:
+        """Stamp and store messages in one partition; they are stored when this returns."""
+        if partition_id is None:
+            partition_id = self.choose_partition(hub, partition_key)
+        log = self.log(hub, partition_id)
+        last = log.last_event
+        now_ms = max(int(self.clock() * 1000), last.enqueued_time_ms if last else 0)
+        sequence, offset = log.next_sequence_number, log.next_offset
+        stored = []
+        for message in messages:
+            payload = events.stamp(message, sequence, offset, now_ms, partition_key)
+            stored.append(StoredEvent(sequence, offset, now_ms, payload))
+            sequence += 1
+            offset += len(payload)
+        log.append(stored)
+        for listener in list(self._listeners.get((hub.name, partition_id), ())):
+            listener()
+        return partition_id, stored
+
+    # ---- consuming --------------------------------------------------------------------------------------
+
+    def listen(self, hub: HubConfig, partition_id: str, listener: Callable[[], None]) -> None:
+        self._listeners.setdefault((hub.name, partition_id), set()).add(listener)
+
+    def unlisten(self, hub: HubConfig, partition_id: str, listener: Callable[[], None]) -> None:
+        self._listeners.get((hub.name, partition_id), set()).discard(listener)
+
+    def open_receiver(self, receiver: Receiver) -> None:
+        """Admit a receiver under the service's epoch rules, kicking those it supersedes."""
+        key = (receiver.hub, receiver.consumer_group, receiver.partition_id)
+        current = self._receivers.setdefault(key, [])
+        epochs = [r.epoch for r in current if r.epoch is not None]
+        where = f"partition '{receiver.partition_id}' of consumer group '{receiver.consumer_group}'"
+        if receiver.epoch is None:
+            if epochs:
+                raise EntityError(
+                    "amqp:link:stolen",
+                    f"Receiver '{receiver.name}' without an epoch cannot open on {where}: a receiver with "
+                    f"epoch {max(epochs)} owns it.",
+                )
+            if len(current) >= MAX_NON_EPOCH_RECEIVERS:
+                raise EntityError(
+                    "amqp:resource-limit-exceeded",
+                    f"At most {MAX_NON_EPOCH_RECEIVERS} receivers may read {where} at once.",
+                )
+            current.append(receiver)
+            return
+        if epochs and receiver.epoch < max(epochs):
+            raise EntityError(
+                "amqp:link:stolen",
+                f"Receiver '{receiver.name}' with epoch {receiver.epoch} cannot open on {where}: a receiver "
+                f"with the higher epoch {max(epochs)} owns it.",
+            )
+        stolen = EntityError(
+            "amqp:link:stolen",
+            f"New receiver '{receiver.name}' with higher epoch of '{receiver.epoch}' is created hence current "
+            f"receiver is being disconnected from {where}.",
+        )
+        self._receivers[key] = [receiver]
+        for old in current:
+            old.kick(stolen)
+
+    def close_receiver(self, receiver: Receiver) -> None:
+        key = (receiver.hub, receiver.consumer_group, receiver.partition_id)
+        current = self._receivers.get(key, [])
+        if receiver in current:
+            current.remove(receiver)
+
+    # ---- properties ($management) -----------------------------------------------------------------------
+
+    def eventhub_properties(self, hub: HubConfig) -> dict[str, Any]:
+        return {
+            "name": hub.name,
+            "created_at": self.created_at_ms,
+            "partition_count": hub.partition_count,
+            "partition_ids": self.partition_ids(hub),
+        }
+
+    def partition_properties(self, hub: HubConfig, partition_id: str) -> dict[str, Any]:
+        log = self.log(hub, self.check_partition(hub, partition_id))
+        last = log.last_event
+        empty = log.begin_sequence_number >= log.next_sequence_number
+        return {
+            "name": hub.name,
+            "partition": partition_id,
+            "begin_sequence_number": log.begin_sequence_number if not empty else log.next_sequence_number,
+            "last_enqueued_sequence_number": last.sequence_number if last else -1,
+            "last_enqueued_offset": str(last.offset) if last else "-1",
+            "last_enqueued_time_utc": last.enqueued_time_ms if last else 0,
+            "is_partition_empty": empty,
+        }
+
+    def apply_retention(self) -> int:
+        return self.store.apply_retention(int(self.clock() * 1000))
