@@ -1,0 +1,72 @@
+# Run `make` (or `make help`) to list the targets.
+
+PYTHON ?= python3
+VENV := .venv
+VENV_PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-k selector -x"`.
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv java test lint bench emulator run clean
+
+help: ## list the targets
+	@echo "Usage: make TARGET"
+	@echo
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(firstword $(MAKEFILE_LIST)) \
+		| awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
+
+venv: $(STAMP) ## create .venv and install hubstream with its dev tools (redone when pyproject.toml changes)
+
+$(VENV_PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null || { \
+		echo "error: hubstream needs Python 3.11 or newer, but '$(PYTHON)' is" \
+			"$$($(PYTHON) --version 2>&1 || echo 'not installed')." >&2; \
+		echo "Install Python 3.11+ and point make at it: make venv PYTHON=python3.11" >&2; \
+		exit 1; }
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+		echo "error: '$(PYTHON) -m venv' failed; on Debian/Ubuntu: sudo apt-get install python3-venv" >&2; \
+		exit 1; }
+
+# The stamp is only touched after a successful install, so a failed install is retried next time.
+$(STAMP): pyproject.toml | $(VENV_PY)
+	$(VENV_PY) -m pip install -e ".[dev]"
+	@touch $@
+
+java: ## check that Java 17+ is installed (Spark needs it)
+	@v=$$(java -version 2>&1 | awk -F'"' '/version/ {print $$2; exit}'); \
+	major=$$(echo "$$v" | sed -E 's/^1\.//; s/^([0-9]+).*/\1/'); \
+	case "$$major" in ''|*[!0-9]*) major=0 ;; esac; \
+	if [ "$$major" -lt 17 ]; then \
+		if command -v java >/dev/null 2>&1; then \
+			echo "error: Spark needs Java 17 or newer, but 'java -version' says '$$v'." >&2; \
+		else \
+			echo "error: Spark needs Java 17 or newer, and 'java' is not on PATH." >&2; \
+		fi; \
+		echo "Install it with:" >&2; \
+		echo "  Debian/Ubuntu: sudo apt-get install openjdk-17-jre-headless" >&2; \
+		echo "  macOS:         brew install openjdk@17" >&2; \
+		echo "then make sure 'java -version' shows 17 or newer (set JAVA_HOME/PATH if needed)." >&2; \
+		exit 1; \
+	fi; \
+	echo "java $$v: ok"
+
+test: venv ## run the test suite
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: venv ## ruff and mypy over emulator/ and tests/
+	$(VENV)/bin/ruff check emulator tests
+	$(VENV)/bin/mypy emulator tests
+
+bench: venv ## run the benchmarks
+	$(VENV_PY) -m bench
+
+emulator: venv ## start the Event Hubs emulator in the foreground (python -m emulator)
+	$(VENV_PY) -m emulator
+
+run: venv java ## run the end-to-end demo against a fresh emulator
+	$(VENV_PY) -m emulator.demo
+
+clean: ## remove build output and tool caches (keeps .venv; rm -rf .venv to rebuild it)
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""A local Azure Event Hubs that speaks AMQP 1.0."""

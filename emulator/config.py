@@ -1,0 +1,308 @@
+"""Namespace configuration: which event hubs exist, their partitions, consumer groups and SAS keys.
+
+With no file the emulator serves `default_config()`. A file is TOML::
+
+    namespace = "emulator"            # optional, default "emulator"
+    max_message_bytes = 1048576       # optional, default 1 MiB (the service's Standard tier limit)
+
+    [keys]                            # at least one SAS key: name = key
+    RootManageSharedAccessKey = "SAS_KEY_VALUE"
+
+    [[hubs]]                          # one table per event hub, at most 10
+    name = "tweets"                   # letters, digits, '.', '-', '_'; starts with a letter or digit
+    partitions = 4                    # 1..32, default 4
+    consumer_groups = ["spark"]       # "$Default" is always added; at most 20 groups in all
+    retention_hours = 24              # > 0 and <= 2160 (90 days), default 24
+    # max_retention_bytes = 1073741824  # optional: also drop the oldest events past this size
+
+The Event Hubs Standard tier keeps events for at most 7 days (168 h); the emulator allows up to 90 days
+so a laptop can replay an old capture, but anything meant to run on the service should stay within 168.
+Hub names become directory names under the data directory, hence the restricted alphabet and the
+case-insensitive duplicate check (macOS and Windows file systems ignore case).
+
+Unknown keys are errors, not ignored, so a typo such as `partiton = 8` cannot silently fall back to
+a default. Every `ConfigError` names the file, the offending key and value, and how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+DEFAULT_NAMESPACE = "emulator"
+DEFAULT_CONSUMER_GROUP = "$Default"
+# Microsoft's Event Hubs emulator documents this key for its development connection string; it is
+# public and only ever valid against a local emulator.
+DEFAULT_KEY_NAME = "RootManageSharedAccessKey"
+DEFAULT_KEY = "SAS_KEY_VALUE"
+DEFAULT_HUBS = ("tweets", "telemetry")
+DEFAULT_PARTITIONS = 4
+DEFAULT_RETENTION_HOURS = 24.0
+DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
+
+MAX_PARTITIONS = 32
+MAX_HUBS = 10
+MAX_CONSUMER_GROUPS = 20
+SERVICE_MAX_RETENTION_HOURS = 168.0
+MAX_RETENTION_HOURS = 2160.0
+MAX_MESSAGE_BYTES_LIMIT = 100 * 1_048_576
+
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}")
+_NAMESPACE_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,49}")
+_TOP_KEYS = ("namespace", "max_message_bytes", "keys", "hubs")
+_HUB_KEYS = ("name", "partitions", "consumer_groups", "retention_hours", "max_retention_bytes")
+
+
+class ConfigError(ValueError):
+    """The namespace configuration is invalid; the message says where and how to fix it."""
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    """One event hub: its partitions, consumer groups and retention."""
+
+    name: str
+    partition_count: int
+    consumer_groups: tuple[str, ...]
+    retention_hours: float
+    max_retention_bytes: int | None
+
+
+@dataclass(frozen=True)
+class NamespaceConfig:
+    """The whole emulated namespace; `hubs` and `keys` are read-only mappings."""
+
+    namespace: str
+    hubs: Mapping[str, HubConfig]
+    keys: Mapping[str, str]
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+
+
+def default_config() -> NamespaceConfig:
+    """The configuration used when no file is given: hubs `tweets` and `telemetry`, 4 partitions each."""
+    hubs = {
+        name: HubConfig(
+            name=name,
+            partition_count=DEFAULT_PARTITIONS,
+            consumer_groups=(DEFAULT_CONSUMER_GROUP,),
+            retention_hours=DEFAULT_RETENTION_HOURS,
+            max_retention_bytes=None,
+        )
+        for name in DEFAULT_HUBS
+    }
+    return NamespaceConfig(
+        namespace=DEFAULT_NAMESPACE,
+        hubs=MappingProxyType(hubs),
+        keys=MappingProxyType({DEFAULT_KEY_NAME: DEFAULT_KEY}),
+        max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES,
+    )
+
+
+def load_config(path: Path | None) -> NamespaceConfig:
+    """Read and validate a TOML namespace file; `None` gives `default_config()`."""
+    if path is None:
+        return default_config()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file; check the --config path") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason}); save the file as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message carries the line and column, e.g. "Invalid value (at line 3, column 9)".
+        raise ConfigError(f"{path}: not valid TOML: {exc}; fix the syntax there") from None
+    return _parse(raw, str(path))
+
+
+def _parse(raw: dict[str, Any], source: str) -> NamespaceConfig:
+    _check_known_keys(raw, _TOP_KEYS, source, "top level")
+
+    namespace = raw.get("namespace", DEFAULT_NAMESPACE)
+    if not isinstance(namespace, str) or not _NAMESPACE_RE.fullmatch(namespace):
+        raise ConfigError(
+            f"{source}: namespace = {namespace!r} is invalid; use 1-50 letters, digits and '-', "
+            "starting with a letter"
+        )
+
+    max_message_bytes = raw.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)
+    _check_int_range(max_message_bytes, 1, MAX_MESSAGE_BYTES_LIMIT, source, "max_message_bytes")
+
+    keys = _parse_keys(raw.get("keys"), source)
+
+    raw_hubs = raw.get("hubs", [])
+    if not isinstance(raw_hubs, list):
+        raise ConfigError(
+            f"{source}: hubs must be an array of tables written as [[hubs]], got {_kind(raw_hubs)}; "
+            "declare each hub under its own [[hubs]] header"
+        )
+    if not raw_hubs:
+        raise ConfigError(f"{source}: no event hubs defined; add at least one [[hubs]] table with a name")
+    if len(raw_hubs) > MAX_HUBS:
+        raise ConfigError(
+            f"{source}: {len(raw_hubs)} hubs defined, at most {MAX_HUBS} are allowed; remove some [[hubs]]"
+        )
+
+    hubs: dict[str, HubConfig] = {}
+    seen: dict[str, str] = {}
+    for index, raw_hub in enumerate(raw_hubs):
+        hub = _parse_hub(raw_hub, source, index)
+        folded = hub.name.casefold()
+        if folded in seen:
+            raise ConfigError(
+                f"{source}: hubs[{index}]: name = {hub.name!r} duplicates hub {seen[folded]!r} "
+                "(hub names are compared ignoring case); rename or remove one of them"
+            )
+        seen[folded] = hub.name
+        hubs[hub.name] = hub
+
+    return NamespaceConfig(
+        namespace=namespace,
+        hubs=MappingProxyType(hubs),
+        keys=MappingProxyType(keys),
+        max_message_bytes=max_message_bytes,
+    )
+
+
+def _parse_keys(raw_keys: object, source: str) -> dict[str, str]:
+    if raw_keys is None:
+        raw_keys = {}
+    if not isinstance(raw_keys, dict):
+        raise ConfigError(
+            f"{source}: keys must be a table, got {_kind(raw_keys)}; write it as [keys] with lines "
+            f'like {DEFAULT_KEY_NAME} = "..."'
+        )
+    if not raw_keys:
+        raise ConfigError(
+            f'{source}: [keys] has no SAS key; add one, e.g. [keys] {DEFAULT_KEY_NAME} = "{DEFAULT_KEY}"'
+        )
+    keys: dict[str, str] = {}
+    for name, key in raw_keys.items():
+        # Key names travel in the token's skn field, which the SDK URL-encodes twice: a plain
+        # alphabet keeps both encodings identical.
+        if not _NAME_RE.fullmatch(name):
+            raise ConfigError(
+                f"{source}: keys.{name!r} is not a valid key name; use 1-256 letters, digits, '.', '-' "
+                "and '_', starting with a letter or digit"
+            )
+        if not isinstance(key, str) or not key:
+            raise ConfigError(
+                f"{source}: keys.{name} must be a non-empty string, got {_kind(key)}; "
+                f'write {name} = "your-key"'
+            )
+        keys[name] = key
+    return keys
+
+
+def _parse_hub(raw_hub: object, source: str, index: int) -> HubConfig:
+    where = f"hubs[{index}]"
+    if not isinstance(raw_hub, dict):
+        raise ConfigError(
+            f"{source}: {where} must be a table, got {_kind(raw_hub)}; declare hubs with [[hubs]] headers"
+        )
+    name = raw_hub.get("name")
+    if name is None:
+        raise ConfigError(f'{source}: {where} has no name; add name = "my-hub" to that [[hubs]] table')
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise ConfigError(
+            f"{source}: {where}: name = {name!r} is not a valid hub name; use 1-256 letters, digits, "
+            "'.', '-' and '_', starting with a letter or digit"
+        )
+    where = f"hubs[{index}] {name!r}"
+    _check_known_keys(raw_hub, _HUB_KEYS, source, where)
+
+    partitions = raw_hub.get("partitions", DEFAULT_PARTITIONS)
+    _check_int_range(partitions, 1, MAX_PARTITIONS, source, f"{where}: partitions")
+
+    groups = _parse_consumer_groups(raw_hub.get("consumer_groups", []), source, where)
+
+    retention = raw_hub.get("retention_hours", DEFAULT_RETENTION_HOURS)
+    if isinstance(retention, bool) or not isinstance(retention, int | float):
+        raise ConfigError(
+            f"{source}: {where}: retention_hours = {retention!r} must be a number of hours, "
+            f"got {_kind(retention)}; write e.g. retention_hours = 24"
+        )
+    if not 0 < retention <= MAX_RETENTION_HOURS:
+        raise ConfigError(
+            f"{source}: {where}: retention_hours = {retention!r} is out of range; use a value above 0 "
+            f"and at most {MAX_RETENTION_HOURS:g} (90 days; the service's Standard tier allows "
+            f"{SERVICE_MAX_RETENTION_HOURS:g})"
+        )
+
+    max_bytes = raw_hub.get("max_retention_bytes")
+    if max_bytes is not None:
+        _check_int_range(max_bytes, 1, None, source, f"{where}: max_retention_bytes")
+
+    return HubConfig(
+        name=name,
+        partition_count=partitions,
+        consumer_groups=groups,
+        retention_hours=float(retention),
+        max_retention_bytes=max_bytes,
+    )
+
+
+def _parse_consumer_groups(raw_groups: object, source: str, where: str) -> tuple[str, ...]:
+    if not isinstance(raw_groups, list):
+        raise ConfigError(
+            f"{source}: {where}: consumer_groups must be an array of names, got {_kind(raw_groups)}; "
+            'write e.g. consumer_groups = ["spark"]'
+        )
+    groups = [DEFAULT_CONSUMER_GROUP]
+    for group in raw_groups:
+        if group == DEFAULT_CONSUMER_GROUP:
+            continue  # always present; listing it is harmless
+        if not isinstance(group, str) or not _NAME_RE.fullmatch(group):
+            raise ConfigError(
+                f"{source}: {where}: consumer group {group!r} is not a valid name; use 1-256 letters, "
+                "digits, '.', '-' and '_', starting with a letter or digit"
+            )
+        if group.casefold() in (g.casefold() for g in groups):
+            raise ConfigError(
+                f"{source}: {where}: consumer group {group!r} is listed twice (names are compared "
+                "ignoring case); remove the duplicate"
+            )
+        groups.append(group)
+    if len(groups) > MAX_CONSUMER_GROUPS:
+        raise ConfigError(
+            f"{source}: {where}: {len(groups)} consumer groups including {DEFAULT_CONSUMER_GROUP}, "
+            f"at most {MAX_CONSUMER_GROUPS} are allowed; "
+            f"remove {len(groups) - MAX_CONSUMER_GROUPS} from consumer_groups"
+        )
+    return tuple(groups)
+
+
+def _check_known_keys(table: Mapping[str, object], allowed: tuple[str, ...], source: str, where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known keys are {', '.join(allowed)}"
+            raise ConfigError(f"{source}: {where}: unknown key {key!r}; {hint}")
+
+
+def _check_int_range(value: object, low: int, high: int | None, source: str, what: str) -> None:
+    # TOML booleans are Python ints; `partitions = true` must not mean 1.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(
+            f"{source}: {what} = {value!r} must be an integer, got {_kind(value)}; write it without "
+            "quotes or decimals"
+        )
+    if value < low or (high is not None and value > high):
+        allowed = f"{low}..{high}" if high is not None else f"an integer >= {low}"
+        raise ConfigError(f"{source}: {what} = {value} is out of range; use {allowed}")
+
+
+def _kind(value: object) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array"}
+    if isinstance(value, dict):
+        return "a table"
+    return names.get(type(value), type(value).__name__)
