@@ -46,9 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def make_store(args: argparse.Namespace, retention: dict[str, Retention]) -> Store:
+    # A hub removed from the config may still have data on disk: it keeps no retention of its own.
+    def retention_of(hub: str) -> Retention:
+        return retention.get(hub, Retention())
+
     if args.data_dir is None:
-        return MemoryStore(retention=retention.__getitem__)
-    return DiskStore(args.data_dir, retention=retention.__getitem__, fsync=FsyncPolicy(args.fsync))
+        return MemoryStore(retention=retention_of)
+    return DiskStore(args.data_dir, retention=retention_of, fsync=FsyncPolicy(args.fsync))
 
 
 async def serve(args: argparse.Namespace) -> int:

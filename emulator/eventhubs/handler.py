@@ -333,7 +333,12 @@ class Handler:
         reply_to = request.properties.reply_to if request.properties else None
         response = Message(
             properties=Properties(correlation_id=message_id, to=reply_to),
-            application_properties={"status-code": status, "status-description": description},
+            # azure-eventhub reads "status-description" for $cbs but "statusDescription" for $management.
+            application_properties={
+                "status-code": status,
+                "status-description": description,
+                "statusDescription": description,
+            },
             value=body,
             has_value=body is not None,
         )

@@ -51,6 +51,10 @@ class Namespace:
         self._round_robin: dict[str, int] = {}
         self._receivers: dict[tuple[str, str, str], list[Receiver]] = {}
         self._listeners: dict[tuple[str, str], set[Callable[[], None]]] = {}
+        # Open every partition now, so retention reaches partitions nobody touches after a restart.
+        for hub in config.hubs.values():
+            for partition_id in self.partition_ids(hub):
+                self.log(hub, partition_id)
 
     # ---- entities ---------------------------------------------------------------------------------------
 
