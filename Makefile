@@ -65,7 +65,7 @@ emulator: venv ## start the Event Hubs emulator in the foreground (python -m emu
 	$(VENV_PY) -m emulator
 
 run: venv java ## run the end-to-end demo against a fresh emulator
-	$(VENV_PY) -m emulator.demo
+	$(VENV_PY) -m emulator.roundtrip
 
 clean: ## remove build output and tool caches (keeps .venv; rm -rf .venv to rebuild it)
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

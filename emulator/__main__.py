@@ -21,18 +21,23 @@ log = logging.getLogger("emulator")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m emulator",
-        description="A local Azure Event Hubs namespace: the azure-eventhub SDK talks to it as to the service.",
+        description="A local Azure Event Hubs namespace; the azure-eventhub SDK uses it as the service.",
         epilog="Stop it with Ctrl-C (or SIGTERM): events already acknowledged are kept in --data-dir.",
     )
-    parser.add_argument("--config", type=Path, help="namespace TOML file (default: hubs 'tweets' and 'telemetry')")
+    parser.add_argument(
+        "--config", type=Path, help="namespace TOML file (default: hubs 'tweets' and 'telemetry')"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=5672, help="AMQP port, 0 for any free one (default: %(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=5672, help="AMQP port, 0 for any free one (default: %(default)s)"
+    )
     parser.add_argument("--data-dir", type=Path, help="keep events on disk here (default: in memory only)")
     parser.add_argument(
         "--fsync",
         choices=[p.value for p in FsyncPolicy],
         default=FsyncPolicy.INTERVAL.value,
-        help="with --data-dir: 'always' fsyncs before acknowledging (survives power loss); 'interval' (default) "
+        help="with --data-dir: 'always' fsyncs before acknowledging (survives power loss); 'interval' "
+        "(default) "
         "and 'never' survive a killed emulator but not a crashed OS",
     )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -41,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not serve: wait until an emulator answers at --host/--port, exit 0 if it does, 1 if not",
     )
-    parser.add_argument("--timeout", type=float, default=30.0, help="with --check: seconds to wait (default: 30)")
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="with --check: seconds to wait (default: 30)"
+    )
     return parser
 
 
@@ -97,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.check:
         return 0 if wait_until_ready(args.host, args.port or 5672, args.timeout) else 1
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     return asyncio.run(serve(args))
 
 

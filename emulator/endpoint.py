@@ -9,7 +9,9 @@ from .amqp.frames import SASL_HEADER
 from .config import NamespaceConfig
 
 
-def connection_string(config: NamespaceConfig, port: int, host: str = "localhost", hub: str | None = None) -> str:
+def connection_string(
+    config: NamespaceConfig, port: int, host: str = "localhost", hub: str | None = None
+) -> str:
     """The development connection string: the SDK connects without TLS when it sees UseDevelopmentEmulator."""
     key_name, key = next(iter(config.keys.items()))
     entity = f";EntityPath={hub}" if hub else ""

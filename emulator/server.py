@@ -53,7 +53,9 @@ class _AmqpProtocol(asyncio.Protocol):
             log.warning("%s broke the protocol, closing its connection: %s", self.peer, exc)
         except Exception:
             log.exception("%s: internal error handling its traffic; closing only this connection", self.peer)
-            self.connection.close(Error("amqp:internal-error", "the emulator failed handling this connection"))
+            self.connection.close(
+                Error("amqp:internal-error", "the emulator failed handling this connection")
+            )
             self.flush()
             self._abort()
             return

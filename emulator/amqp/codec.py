@@ -76,7 +76,9 @@ class Decoder:
     def decode(self, data: _Buffer, pos: int = 0, depth: int = 0) -> tuple[Any, int]:
         """Decode one value starting at `pos`; return it and the position just after it."""
         if pos >= len(data):
-            raise DecodeError(f"truncated: expected a constructor at byte {pos}, the input has {len(data)} bytes")
+            raise DecodeError(
+                f"truncated: expected a constructor at byte {pos}, the input has {len(data)} bytes"
+            )
         if depth > self.limits.max_depth:
             raise DecodeError(f"nesting deeper than max_depth={self.limits.max_depth}")
         code = data[pos]
@@ -117,17 +119,19 @@ class Decoder:
         if count > self.limits.max_elements:
             raise DecodeError(f"{what} of {count} elements exceeds max_elements={self.limits.max_elements}")
         if count * need_per_item > available:
-            raise DecodeError(f"truncated: {what} declares {count} elements but only {available} bytes follow")
+            raise DecodeError(
+                f"truncated: {what} declares {count} elements but only {available} bytes follow"
+            )
 
 
 def _need(data: _Buffer, pos: int, n: int, what: str) -> None:
     if pos + n > len(data):
-        raise DecodeError(f"truncated: {what} needs {n} bytes at byte {pos}, {max(0, len(data) - pos)} remain")
+        raise DecodeError(
+            f"truncated: {what} needs {n} bytes at byte {pos}, {max(0, len(data) - pos)} remain"
+        )
 
 
-def _fixed(
-    st: struct.Struct, wrap: Callable[[Any], Any] | None, what: str
-) -> _DecodeFn:
+def _fixed(st: struct.Struct, wrap: Callable[[Any], Any] | None, what: str) -> _DecodeFn:
     width = st.size
 
     def decode(_dec: Decoder, data: Any, pos: int, _depth: int) -> tuple[Any, int]:
@@ -189,7 +193,9 @@ def _variable(size_st: struct.Struct, kind: str) -> _DecodeFn:
         try:
             text = raw.decode("utf-8" if kind == "string" else "ascii")
         except UnicodeDecodeError as exc:
-            raise DecodeError(f"{kind} is not valid {'UTF-8' if kind == 'string' else 'ASCII'}: {exc}") from None
+            raise DecodeError(
+                f"{kind} is not valid {'UTF-8' if kind == 'string' else 'ASCII'}: {exc}"
+            ) from None
         return (text if kind == "string" else Symbol(text)), pos
 
     return decode
@@ -204,7 +210,9 @@ def _compound(header: struct.Struct, is_map: bool) -> _DecodeFn:
         body = pos + header.size
         end = pos + (1 if header.size == 2 else 4) + size
         if size < header.size // 2 or end > len(data):
-            raise DecodeError(f"truncated: {kind} declares {size} bytes at byte {pos}, {len(data) - pos} remain")
+            raise DecodeError(
+                f"truncated: {kind} declares {size} bytes at byte {pos}, {len(data) - pos} remain"
+            )
         if is_map and count % 2:
             raise DecodeError(f"map declares an odd number of elements ({count})")
         dec._count(count, 1, end - body, kind)
@@ -236,7 +244,9 @@ def _array(header: struct.Struct) -> _DecodeFn:
         size, count = header.unpack_from(data, pos)
         end = pos + (1 if header.size == 2 else 4) + size
         if size < header.size // 2 or end > len(data):
-            raise DecodeError(f"truncated: array declares {size} bytes at byte {pos}, {len(data) - pos} remain")
+            raise DecodeError(
+                f"truncated: array declares {size} bytes at byte {pos}, {len(data) - pos} remain"
+            )
         pos += header.size
         dec._count(count, 0, end - pos, "array")
         descriptor: Any = None
@@ -494,7 +504,9 @@ def _enc_described(out: bytearray, v: Described) -> None:
 
 # Element writers for arrays: (constructor, write-without-constructor). Variable-width kinds pick 8 or 32
 # bit sizes for the whole array, because one constructor serves every element.
-def _array_element_writer(element: type, items: list[Any]) -> tuple[bytes, Callable[[bytearray, Any], None]]:
+def _array_element_writer(
+    element: type, items: list[Any]
+) -> tuple[bytes, Callable[[bytearray, Any], object]]:
     fixed: dict[type, tuple[int, struct.Struct]] = {
         UByte: (0x50, _U8), Byte: (0x51, _I8), UShort: (0x60, _U16), Short: (0x61, _I16),
         UInt: (0x70, _U32), Int: (0x71, _I32), Float: (0x72, _F32), ULong: (0x80, _U64), int: (0x81, _I64),

@@ -318,7 +318,7 @@ class Connection:
         link: Link,
         *,
         max_message_size: int | None = None,
-        properties: dict[str, Any] | None = None,
+        properties: dict[Any, Any] | None = None,
         offered_capabilities: tuple[str, ...] | None = None,
     ) -> None:
         self._require_link(link, LinkState.ATTACHING)
@@ -348,7 +348,14 @@ class Connection:
         chunks = [view[i : i + room] for i in range(0, len(payload), room)] or [view]
         frames = [
             encode_transfer(
-                session.channel, link.handle, delivery_id, tag, message_format, True, i < len(chunks) - 1, chunk
+                session.channel,
+                link.handle,
+                delivery_id,
+                tag,
+                message_format,
+                True,
+                i < len(chunks) - 1,
+                chunk,
             )
             for i, chunk in enumerate(chunks)
         ]
@@ -443,7 +450,9 @@ class Connection:
             raise RemoteProtocolError(f"SASL frame {type(body).__name__} after SASL finished")
         if self.state is State.AWAIT_OPEN:
             if not isinstance(body, Open):
-                raise RemoteProtocolError(f"expected open, got {type(body).__name__ if body else 'empty frame'}")
+                raise RemoteProtocolError(
+                    f"expected open, got {type(body).__name__ if body else 'empty frame'}"
+                )
             self._on_open(body)
             return
         if isinstance(body, Close):
@@ -672,7 +681,7 @@ class Connection:
         self,
         link: Link,
         max_message_size: int | None,
-        properties: dict[str, Any] | None,
+        properties: dict[Any, Any] | None,
         offered_capabilities: tuple[str, ...] | None,
     ) -> None:
         attach = Attach(

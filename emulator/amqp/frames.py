@@ -24,7 +24,10 @@ TYPE_AMQP = 0x00
 TYPE_SASL = 0x01
 
 _FRAME_HEADER = struct.Struct(">IBBH")
-_ALLOWED = {TYPE_AMQP: frozenset(c.descriptor_code for c in PERFORMATIVES), TYPE_SASL: frozenset(c.descriptor_code for c in SASL_FRAMES)}
+_ALLOWED = {
+    TYPE_AMQP: frozenset(c.descriptor_code for c in PERFORMATIVES),
+    TYPE_SASL: frozenset(c.descriptor_code for c in SASL_FRAMES),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +71,9 @@ def parse_frame(data: Any, pos: int, max_frame_size: int, decoder: Decoder) -> t
     return Frame(frame_type, channel, performative, payload), end
 
 
-def encode_frame(channel: int, body: Composite | None, payload: bytes = b"", frame_type: int = TYPE_AMQP) -> bytes:
+def encode_frame(
+    channel: int, body: Composite | None, payload: bytes = b"", frame_type: int = TYPE_AMQP
+) -> bytes:
     out = bytearray(8)
     if body is not None:
         body.encode_into(out)

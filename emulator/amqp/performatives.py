@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, dataclass_transform
 
 from .codec import write
 from .errors import DecodeError
@@ -63,6 +63,7 @@ COMPOSITES_BY_CODE: dict[int, type[Composite]] = {}
 COMPOSITES_BY_SYMBOL: dict[str, type[Composite]] = {}
 
 
+@dataclass_transform(frozen_default=True)
 def composite(code: int, symbol: str, *coerce: Coerce) -> Callable[[type], type]:
     """Register a dataclass as the composite `symbol` / `code`, one coerce function per field."""
 
@@ -216,7 +217,8 @@ class Begin(Composite):
 
 @composite(
     0x12, "amqp:attach:list",
-    str, UInt, bool, UByte, UByte, _composite, _composite, _same, bool, UInt, ULong, _symbols, _symbols, _fields,
+    str, UInt, bool, UByte, UByte, _composite, _composite, _same, bool, UInt, ULong,
+    _symbols, _symbols, _fields,
 )  # fmt: skip
 class Attach(Composite):
     name: str

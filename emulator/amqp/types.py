@@ -93,7 +93,7 @@ class Array(list[Any]):
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Array) and self.element is other.element and list.__eq__(self, other)
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
     def __repr__(self) -> str:
         return f"Array({list.__repr__(self)}, element={self.element.__name__})"

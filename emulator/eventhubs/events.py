@@ -62,7 +62,9 @@ def partition_key_of(message: bytes, sections: list[Section]) -> str | None:
     return None
 
 
-def stamp(message: bytes, sequence_number: int, offset: int, enqueued_ms: int, partition_key: str | None) -> bytes:
+def stamp(
+    message: bytes, sequence_number: int, offset: int, enqueued_ms: int, partition_key: str | None
+) -> bytes:
     """The message as consumers receive it: the service's annotations merged into its own."""
     sections = split_sections(message)
     annotations: dict[Any, Any] = {

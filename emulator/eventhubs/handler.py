@@ -176,7 +176,8 @@ class Handler:
             partition_id = self.namespace.check_partition(hub, parts[2])
         elif len(parts) != 1:
             raise EntityError(
-                "amqp:not-found", f"'{address}' is not a sender address: use '<hub>' or '<hub>/Partitions/<id>'."
+                "amqp:not-found",
+                f"'{address}' is not a sender address: use '<hub>' or '<hub>/Partitions/<id>'.",
             )
         self._authorize(hub.name)
         link.context = _Publisher(hub, partition_id)
@@ -346,7 +347,11 @@ class Handler:
 
     def _put_token(self, props: dict[str, Any], token: Any) -> tuple[int, str, Any]:
         if _text(props.get("operation")) != "put-token":
-            return 400, f"unknown $cbs operation {props.get('operation')!r}; only put-token is supported", None
+            return (
+                400,
+                f"unknown $cbs operation {props.get('operation')!r}; only put-token is supported",
+                None,
+            )
         token_type = _text(props.get("type"))
         if token_type != "servicebus.windows.net:sastoken":
             raise AuthError(
@@ -361,7 +366,11 @@ class Handler:
 
     def _management(self, props: dict[str, Any]) -> tuple[int, str, Any]:
         if _text(props.get("operation")) != "READ":
-            return 400, f"unknown $management operation {props.get('operation')!r}; only READ is supported", None
+            return (
+                400,
+                f"unknown $management operation {props.get('operation')!r}; only READ is supported",
+                None,
+            )
         hub = self.namespace.hub(_text(props.get("name")))
         token = props.get("security_token")
         if token is not None and not self._authorized(hub.name):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import HubConfig, NamespaceConfig
-from ..storage import PartitionLog, StoredEvent, Store
+from ..storage import PartitionLog, Store, StoredEvent
 from . import events
 
 MAX_NON_EPOCH_RECEIVERS = 5  # per consumer group and partition, as the service allows
@@ -42,7 +42,9 @@ class Receiver:
 
 
 class Namespace:
-    def __init__(self, config: NamespaceConfig, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, config: NamespaceConfig, store: Store, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
@@ -161,7 +163,8 @@ class Namespace:
             )
         stolen = EntityError(
             "amqp:link:stolen",
-            f"New receiver '{receiver.name}' with higher epoch of '{receiver.epoch}' is created hence current "
+            f"New receiver '{receiver.name}' with higher epoch of '{receiver.epoch}' is created hence "
+            "current "
             f"receiver is being disconnected from {where}.",
         )
         self._receivers[key] = [receiver]
