@@ -148,7 +148,11 @@ class EmulatorServer:
             await asyncio.sleep(TIMER_INTERVAL_S)
             now = time.monotonic()
             for protocol in list(self.protocols):
-                protocol.tick(now)
+                try:
+                    protocol.tick(now)
+                except Exception:
+                    log.exception("%s: timer failed; closing only this connection", protocol.peer)
+                    protocol._abort()
             if now - last_retention >= RETENTION_INTERVAL_S:
                 last_retention = now
                 removed = self.namespace.apply_retention()

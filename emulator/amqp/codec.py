@@ -278,7 +278,7 @@ def _array(header: struct.Struct) -> _DecodeFn:
 
 def _decode_described(dec: Decoder, data: Any, pos: int, depth: int) -> tuple[Described, int]:
     descriptor, pos = dec.decode(data, pos, depth + 1)
-    if not isinstance(descriptor, int | Symbol):
+    if not isinstance(descriptor, ULong | Symbol):
         raise DecodeError(f"descriptor must be a ulong or a symbol, got {type(descriptor).__name__}")
     value, pos = dec.decode(data, pos, depth + 1)
     return Described(descriptor, value), pos

@@ -549,7 +549,9 @@ class Connection:
         if session is None:
             return
         if attach.handle in session.links_by_remote_handle:
-            raise RemoteProtocolError(f"attach on handle {attach.handle}, which is in use")
+            raise RemoteProtocolError(
+                f"attach on handle {attach.handle}, which is in use", "amqp:session:handle-in-use"
+            )
         handle = next(h for h in range(len(session.links_by_handle) + 1) if h not in session.links_by_handle)
         caps = attach.desired_capabilities
         link = Link(
@@ -577,7 +579,9 @@ class Connection:
             return
         link = session.links_by_remote_handle.pop(detach.handle, None)
         if link is None:
-            raise RemoteProtocolError(f"detach of handle {detach.handle}, which is not attached")
+            raise RemoteProtocolError(
+                f"detach of handle {detach.handle}, which is not attached", "amqp:session:unattached-handle"
+            )
         if link.state is not LinkState.DETACHED:
             link.state = LinkState.DETACHED
             self._send(channel, Detach(link.handle, closed=detach.closed))
@@ -597,7 +601,9 @@ class Connection:
             return
         link = session.links_by_remote_handle.get(flow.handle)
         if link is None:
-            raise RemoteProtocolError(f"flow for handle {flow.handle}, which is not attached")
+            raise RemoteProtocolError(
+                f"flow for handle {flow.handle}, which is not attached", "amqp:session:unattached-handle"
+            )
         if link.role == SENDER and flow.link_credit is not None:
             their_count = flow.delivery_count if flow.delivery_count is not None else 0
             link.credit = max(0, their_count + flow.link_credit - link.delivery_count)
@@ -618,7 +624,10 @@ class Connection:
             self._send_session_flow(session)
         link = session.links_by_remote_handle.get(transfer.handle)
         if link is None:
-            raise RemoteProtocolError(f"transfer on handle {transfer.handle}, which is not attached")
+            raise RemoteProtocolError(
+                f"transfer on handle {transfer.handle}, which is not attached",
+                "amqp:session:unattached-handle",
+            )
         if link.role != RECEIVER:
             raise RemoteProtocolError(f"transfer on link {link.name!r}, which does not receive")
         if link.state is not LinkState.ATTACHED:
@@ -732,9 +741,11 @@ class Connection:
         self._last_sent = now
 
     def _fail(self, exc: ProtocolError) -> None:
-        if self.state in (State.OPEN, State.CLOSE_SENT):
-            if self.state is State.OPEN:
-                self._send(0, Close(Error(exc.condition, str(exc))))
+        # A close must follow an open: before the peer's open, we open only to say why we close.
+        if self.state is State.AWAIT_OPEN:
+            self._send(0, Open(container_id=self.container_id))
+        if self.state in (State.AWAIT_OPEN, State.OPEN):
+            self._send(0, Close(Error(exc.condition, str(exc))))
         self.state = State.ERROR
 
 

@@ -15,9 +15,16 @@ class ProtocolError(Exception):
 
     condition = "amqp:internal-error"
 
+    def __init__(self, message: str, condition: str | None = None) -> None:
+        super().__init__(message)
+        if condition is not None:
+            self.condition = condition
+
 
 class RemoteProtocolError(ProtocolError):
     """The peer sent something the protocol does not allow."""
+
+    condition = "amqp:not-allowed"
 
 
 class LocalProtocolError(ProtocolError):

@@ -12,7 +12,14 @@ from typing import Any
 
 from .codec import Decoder
 from .errors import DecodeError, FramingError
-from .performatives import COMPOSITES_BY_CODE, PERFORMATIVES, SASL_FRAMES, Composite, from_described
+from .performatives import (
+    COMPOSITES_BY_CODE,
+    COMPOSITES_BY_SYMBOL,
+    PERFORMATIVES,
+    SASL_FRAMES,
+    Composite,
+    from_described,
+)
 from .types import Described
 
 AMQP_HEADER = b"AMQP\x00\x01\x00\x00"
@@ -61,6 +68,9 @@ def parse_frame(data: Any, pos: int, max_frame_size: int, decoder: Decoder) -> t
         return Frame(frame_type, channel, None), end
     body = memoryview(data)[start:end]
     value, used = decoder.decode(body, 0)
+    if isinstance(value, Described) and isinstance(value.descriptor, str):
+        by_symbol = COMPOSITES_BY_SYMBOL.get(value.descriptor)
+        value = Described(by_symbol.descriptor_code, value.value) if by_symbol else value
     if not isinstance(value, Described) or value.descriptor not in _ALLOWED[frame_type]:
         shown = value.descriptor if isinstance(value, Described) else type(value).__name__
         raise DecodeError(f"frame body is not a {'SASL frame' if frame_type else 'performative'}: {shown!r}")

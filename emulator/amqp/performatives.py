@@ -22,10 +22,11 @@ Coerce = Callable[[Any], Any]
 
 
 def _symbols(value: Any) -> Any:
-    """`symbol multiple="true"`: a lone symbol or an array of them."""
+    """`symbol multiple="true"`: a lone symbol or an array of them; none at all is written as null."""
     if isinstance(value, str):
         return Symbol(value)
-    return Array([Symbol(v) for v in value], element=Symbol)
+    # The SDK's decoder misreads an empty array (it skips its element constructor).
+    return Array([Symbol(v) for v in value], element=Symbol) if value else None
 
 
 def _fields(value: dict[Any, Any]) -> dict[Any, Any]:
@@ -97,9 +98,14 @@ def from_described(value: Any) -> Any:
     if len(items) > len(fields):
         raise DecodeError(f"{cls.descriptor_symbol} has {len(fields)} fields, {len(items)} were sent")
     kwargs: dict[str, Any] = {}
-    for f, v in zip(fields, items, strict=False):
+    for f, coerce, v in zip(fields, cls.field_types, items, strict=False):
         if v is not None:
-            kwargs[f.name] = from_described(v)
+            v = from_described(v)
+            if not _ACCEPTS.get(coerce, _anything)(v):
+                raise DecodeError(
+                    f"{cls.descriptor_symbol} field {f.name} cannot be {type(v).__name__} {v!r:.40}"
+                )
+            kwargs[f.name] = v
     missing = []
     for f in fields:
         if f.name in kwargs or f.default is not dataclasses.MISSING:
@@ -111,6 +117,31 @@ def from_described(value: Any) -> Any:
     if missing:
         raise DecodeError(f"{cls.descriptor_symbol} is missing mandatory field(s) {', '.join(missing)}")
     return cls(**kwargs)
+
+
+def _is_uint(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _anything(_v: Any) -> bool:
+    return True
+
+
+# What a decoded value of each field type may be: a peer's wrongly typed field is a decode error here,
+# not a TypeError deep in the connection's arithmetic.
+_ACCEPTS: dict[Coerce, Callable[[Any], bool]] = {
+    UInt: _is_uint,
+    UShort: _is_uint,
+    UByte: _is_uint,
+    ULong: _is_uint,
+    bool: lambda v: isinstance(v, bool),
+    str: lambda v: isinstance(v, str),
+    Symbol: lambda v: isinstance(v, str),
+    bytes: lambda v: isinstance(v, bytes),
+    _fields: lambda v: isinstance(v, dict),
+    _symbols: lambda v: isinstance(v, str | list),
+    _composite: lambda v: isinstance(v, Composite),
+}
 
 
 # ---- errors and link endpoints ------------------------------------------------------------------------
