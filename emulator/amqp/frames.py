@@ -81,6 +81,29 @@ def parse_frame(data: Any, pos: int, max_frame_size: int, decoder: Decoder) -> t
     return Frame(frame_type, channel, performative, payload), end
 
 
+def split_stream(data: bytes, decoder: Decoder | None = None) -> tuple[list[bytes | Frame], bytes]:
+    """A peer's byte stream as protocol headers and whole frames, and the incomplete bytes at its end.
+
+    For reading what a connection wrote (tests, tools); a connection itself parses incrementally.
+    """
+    dec = decoder or Decoder()
+    items: list[bytes | Frame] = []
+    pos = 0
+    while pos < len(data):
+        if data[pos : pos + 4] == b"AMQP":
+            if len(data) - pos < HEADER_SIZE:
+                break
+            items.append(data[pos : pos + HEADER_SIZE])
+            pos += HEADER_SIZE
+            continue
+        parsed = parse_frame(data, pos, 0xFFFFFFFF, dec)
+        if parsed is None:
+            break
+        frame, pos = parsed
+        items.append(frame)
+    return items, data[pos:]
+
+
 def encode_frame(
     channel: int, body: Composite | None, payload: bytes = b"", frame_type: int = TYPE_AMQP
 ) -> bytes:
@@ -127,5 +150,5 @@ def encode_transfer(
 
 __all__ = [
     "AMQP_HEADER", "COMPOSITES_BY_CODE", "EMPTY_FRAME", "HEADER_SIZE", "MIN_MAX_FRAME_SIZE", "SASL_HEADER",
-    "TYPE_AMQP", "TYPE_SASL", "Frame", "encode_frame", "encode_transfer", "parse_frame",
+    "TYPE_AMQP", "TYPE_SASL", "Frame", "encode_frame", "encode_transfer", "parse_frame", "split_stream",
 ]  # fmt: skip

@@ -14,7 +14,7 @@ import pytest
 from azure.eventhub._pyamqp import _decode as sdk_decode
 
 from emulator.amqp import connection as conn_mod
-from emulator.amqp.codec import Decoder, decode, encode
+from emulator.amqp.codec import decode, encode
 from emulator.amqp.connection import (
     NEED_DATA,
     RECEIVER,
@@ -41,7 +41,7 @@ from emulator.amqp.frames import (
     TYPE_SASL,
     Frame,
     encode_frame,
-    parse_frame,
+    split_stream,
 )
 from emulator.amqp.performatives import (
     Accepted,
@@ -71,18 +71,9 @@ CREDENTIALS = ("RootManageSharedAccessKey", "secret")
 
 def read_output(data: bytes) -> list[bytes | Frame]:
     """Split server output into protocol headers (bytes) and frames, checking it ends on a boundary."""
-    out: list[bytes | Frame] = []
-    pos = 0
-    while pos < len(data):
-        if data[pos : pos + 4] == b"AMQP":
-            out.append(data[pos : pos + 8])
-            pos += 8
-            continue
-        parsed = parse_frame(data, pos, 0xFFFFFFFF, Decoder())
-        assert parsed is not None, f"server output ends inside a frame: {data[pos:]!r}"
-        frame, pos = parsed
-        out.append(frame)
-    return out
+    items, rest = split_stream(data)
+    assert not rest, f"server output ends inside a frame: {rest!r}"
+    return items
 
 
 class Client:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 from azure.eventhub import EventData, EventHubProducerClient
 
-from emulator.amqp.codec import Decoder, encode
+from emulator.amqp.codec import encode
 from emulator.amqp.frames import (
     AMQP_HEADER,
     EMPTY_FRAME,
@@ -23,7 +23,7 @@ from emulator.amqp.frames import (
     TYPE_SASL,
     Frame,
     encode_frame,
-    parse_frame,
+    split_stream,
 )
 from emulator.amqp.performatives import Begin, Close, Open, SaslInit
 from emulator.amqp.types import Described, ULong
@@ -87,19 +87,7 @@ def read_until_closed(sock: socket.socket, within: float = CLOSE_WITHIN) -> byte
 
 
 def frames_in(data: bytes) -> list[bytes | Frame]:
-    out: list[bytes | Frame] = []
-    pos = 0
-    while pos < len(data):
-        if data[pos : pos + 4] == b"AMQP":
-            out.append(data[pos : pos + 8])
-            pos += 8
-            continue
-        parsed = parse_frame(data, pos, 0xFFFFFFFF, Decoder())
-        if parsed is None:
-            break
-        frame, pos = parsed
-        out.append(frame)
-    return out
+    return split_stream(data)[0]
 
 
 def close_condition(data: bytes) -> str | None:
