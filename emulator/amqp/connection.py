@@ -593,11 +593,17 @@ class Connection:
         if session is None:
             return
         next_incoming = flow.next_incoming_id if flow.next_incoming_id is not None else 0
+        window_was_shut = session.remote_incoming_window <= 0
         session.remote_incoming_window = next_incoming + flow.incoming_window - session.next_outgoing_id
         session.remote_outgoing_window = flow.outgoing_window
         if flow.handle is None:
             if flow.echo:
                 self._send_session_flow(session)
+            if window_was_shut and session.remote_incoming_window > 0:
+                # Links that kept their credit while the session window was shut may deliver again.
+                self._events.extend(
+                    CreditGranted(link) for link in session.links_by_handle.values() if link.can_send
+                )
             return
         link = session.links_by_remote_handle.get(flow.handle)
         if link is None:

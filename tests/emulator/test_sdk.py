@@ -341,3 +341,18 @@ def _wait_for(condition: Any, timeout: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for the condition")
         time.sleep(0.05)
+
+
+def test_a_consumer_resumes_when_its_session_window_reopens(
+    emulator: EmulatorProcess, receive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The SDK announces a session window of 65,536 transfers and reopens it with a session-level flow
+    # while its link keeps credit; a window of 50 shows the same with 120 events instead of 65,536.
+    import azure.eventhub._pyamqp.client as pyamqp_client
+
+    monkeypatch.setattr(pyamqp_client, "INCOMING_WINDOW", 50)
+    send(emulator, [f"event {n}" for n in range(120)], hub="telemetry", partition_id="0")
+    events = receive(
+        emulator.connection_string, count=120, hub="telemetry", starting_position="-1", timeout=10
+    )
+    assert [e.body_as_str() for e in events] == [f"event {n}" for n in range(120)]
