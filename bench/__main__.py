@@ -1,0 +1,70 @@
+"""`python -m bench`: run the benchmarks and print their figures, then a summary table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from . import Figure, table
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark the emulator with the azure-eventhub SDK: ingest, egress and memory. "
+        "Figures are printed and compared with targets; nothing is asserted.",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes (30,000 ingested, 100,000 stored events): ~1-2 minutes",
+    )
+    parser.add_argument("--only", choices=["ingest", "egress", "memory"], help="run one measurement")
+    parser.add_argument(
+        "--ingest-events", type=int, help="events per ingest run (default 300,000; quick 30,000)"
+    )
+    parser.add_argument(
+        "--stored-events",
+        type=int,
+        help="events stored for egress and memory (default 1,000,000; quick 100,000)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    ingest_events = args.ingest_events or (30_000 if args.quick else 300_000)
+    stored_events = args.stored_events or (100_000 if args.quick else 1_000_000)
+    wanted = {args.only} if args.only else {"ingest", "egress", "memory"}
+    started = time.monotonic()
+    figures: list[Figure] = []
+
+    if "ingest" in wanted:
+        from . import ingest
+
+        figures += ingest.run(ingest_events)
+
+    if wanted & {"egress", "memory"}:
+        from . import egress, memory
+
+        with egress.filled_emulator(stored_events) as filled:
+            figures.append(egress.describe_fill(filled))
+            if "memory" in wanted:
+                memory.header(filled)
+                figures.append(memory.after_fill(filled))
+            if "egress" in wanted:
+                figures += egress.run(filled)
+            if "memory" in wanted:
+                print()
+                if "egress" in wanted:
+                    figures.append(memory.after_reads(filled))
+                figures += memory.after_restart(filled)
+
+    print(f"\n== summary ({time.monotonic() - started:.0f} s, {'quick' if args.quick else 'full'} sizes)")
+    print(table([f.row() for f in figures], ("bench", "figure", "value", "target", "")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
