@@ -1,0 +1,50 @@
+"""Producers: push tweets, test strings, device telemetry or a replayed file into Event Hubs.
+
+From a notebook cell or a script::
+
+    from conf import load_settings
+    from producers import send_events
+    from producers.sources.telemetry import telemetry
+
+    stats = send_events(load_settings("local"), telemetry(devices=10), count=1000)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from .client import producer_client
+from .events import Event
+from .sender import OversizeEvent, Progress, Sender, SendStats
+
+if TYPE_CHECKING:
+    from conf import Settings
+
+
+def send_events(
+    settings: Settings,
+    events: Iterable[Event],
+    *,
+    count: int | None = None,
+    duration_s: float | None = None,
+    partition_id: str | None = None,
+    stop: threading.Event | None = None,
+    progress: Progress | None = None,
+) -> SendStats:
+    """Send `events` to the settings' event hub with the settings' producer options."""
+    options = settings.producer
+    with producer_client(settings.eventhub, options) as client:
+        sender = Sender(
+            client,
+            rate=options.rate,
+            linger_s=options.linger_s,
+            on_oversize=options.on_oversize,
+            partition_id=partition_id,
+            progress=progress,
+        )
+        return sender.send(events, count=count, duration_s=duration_s, stop=stop)
+
+
+__all__ = ["Event", "OversizeEvent", "SendStats", "Sender", "producer_client", "send_events"]

@@ -1,0 +1,262 @@
+"""Send any source's events to Event Hubs in full batches, rate-limited, with progress and clean stops.
+
+The calling thread reads the source and fills `create_batch()` batches (one open batch per partition
+key); a sender thread sends each full batch while the next one is built. A batch that is not full is
+sent once its first event has waited `linger_s`, so a slow source (a poll every 30 s) still flows.
+Stopping (Ctrl-C, `stop`, `count`, `duration_s`) sends every event already read before returning.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from azure.eventhub import EventData, EventDataBatch, EventHubProducerClient
+
+from .events import Event
+
+log = logging.getLogger("producers.sender")
+
+MAX_OPEN_BATCHES = 1000  # with many partition keys, the oldest open batch is sent to make room
+QUEUED_BATCHES = 4
+
+
+class OversizeEvent(ValueError):
+    """An event larger than the hub accepts, with `on_oversize="fail"`."""
+
+
+class Progress(Protocol):
+    def update(self, events: int, nbytes: int) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class SendStats:
+    events: int = 0
+    bytes: int = 0
+    batches: int = 0
+    oversize_skipped: int = 0
+    elapsed_s: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def summary(self) -> str:
+        text = (
+            f"sent {self.events:,} events ({self.bytes / 1e6:,.2f} MB) in {self.batches:,} batches "
+            f"in {self.elapsed_s:.2f} s: {self.events_per_s:,.0f} events/s"
+        )
+        if self.oversize_skipped:
+            text += f"; skipped {self.oversize_skipped:,} events larger than the hub accepts"
+        if self.interrupted:
+            text += " (stopped early; every event read was sent)"
+        return text
+
+
+@dataclass
+class _OpenBatch:
+    batch: EventDataBatch
+    opened: float
+    events: int = 0
+    nbytes: int = 0
+
+
+@dataclass
+class _Shared:
+    """State the reading thread, the flusher and the sender thread share, under `lock`."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    open: dict[str | None, _OpenBatch] = field(default_factory=dict)
+    failure: BaseException | None = None
+
+
+class Sender:
+    """Sends events with one `EventHubProducerClient`; see the module docstring."""
+
+    def __init__(
+        self,
+        client: EventHubProducerClient,
+        *,
+        rate: float | None = None,
+        linger_s: float = 0.1,
+        on_oversize: Literal["skip", "fail"] = "skip",
+        partition_id: str | None = None,
+        progress: Progress | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if rate is not None and rate <= 0:
+            raise ValueError(f"rate must be a positive number of events per second, got {rate}")
+        self.client = client
+        self.rate = rate
+        self.linger_s = linger_s
+        self.on_oversize = on_oversize
+        self.partition_id = partition_id
+        self.progress = progress
+        self.clock = clock
+
+    def send(
+        self,
+        events: Iterable[Event],
+        *,
+        count: int | None = None,
+        duration_s: float | None = None,
+        stop: threading.Event | None = None,
+    ) -> SendStats:
+        stats = SendStats()
+        shared = _Shared()
+        outbox: queue.Queue[_OpenBatch | None] = queue.Queue(maxsize=QUEUED_BATCHES)
+        done = threading.Event()
+        sender = threading.Thread(
+            target=self._send_loop, args=(outbox, stats, shared), name="sender", daemon=True
+        )
+        flusher = threading.Thread(
+            target=self._linger_loop, args=(outbox, shared, done), name="linger", daemon=True
+        )
+        started = self.clock()
+        sender.start()
+        flusher.start()
+        try:
+            for read, event in enumerate(self._limited(events, count, duration_s, stop, started)):
+                if shared.failure is not None:
+                    break
+                self._pace(read, started)
+                self._add(event, shared, outbox, stats)
+        except KeyboardInterrupt:
+            stats.interrupted = True
+            log.warning("interrupted: sending what was read, then stopping")
+        finally:
+            done.set()
+            flusher.join()
+            with shared.lock:
+                pending = list(shared.open.values())
+                shared.open.clear()
+            for open_batch in pending:
+                if open_batch.events:
+                    outbox.put(open_batch)
+            outbox.put(None)
+            sender.join()
+            stats.elapsed_s = self.clock() - started
+            if self.progress is not None:
+                self.progress.close()
+        if stop is not None and stop.is_set():
+            stats.interrupted = True
+        if shared.failure is not None:
+            raise shared.failure
+        return stats
+
+    def _limited(
+        self,
+        events: Iterable[Event],
+        count: int | None,
+        duration_s: float | None,
+        stop: threading.Event | None,
+        started: float,
+    ) -> Iterator[Event]:
+        for read, event in enumerate(events):
+            if count is not None and read >= count:
+                return
+            if duration_s is not None and self.clock() - started >= duration_s:
+                return
+            if stop is not None and stop.is_set():
+                return
+            yield event
+
+    def _pace(self, read: int, started: float) -> None:
+        if self.rate is None:
+            return
+        ahead = started + read / self.rate - self.clock()
+        if ahead > 0:
+            time.sleep(ahead)
+
+    def _new_batch(self, key: str | None) -> EventDataBatch:
+        if self.partition_id is not None:
+            return self.client.create_batch(partition_id=self.partition_id)
+        return self.client.create_batch(partition_key=key)
+
+    def _add(
+        self, event: Event, shared: _Shared, outbox: queue.Queue[_OpenBatch | None], stats: SendStats
+    ) -> None:
+        data = EventData(event.body)
+        if event.properties:
+            properties: dict[str | bytes, Any] = {k: v for k, v in event.properties.items()}
+            data.properties = properties
+        size = len(event.body) if isinstance(event.body, bytes) else len(event.body.encode("utf-8"))
+        key = event.partition_key
+        full: _OpenBatch | None = None
+        with shared.lock:
+            current = shared.open.get(key)
+            if current is None:
+                current = self._open(key, shared)
+            try:
+                current.batch.add(data)
+            except ValueError:
+                if current.events == 0:
+                    self._oversize(size, current.batch.max_size_in_bytes, stats)
+                    return
+                full = shared.open.pop(key)
+                current = self._open(key, shared)
+                try:
+                    current.batch.add(data)
+                except ValueError:
+                    self._oversize(size, current.batch.max_size_in_bytes, stats)
+                    current = None
+            if current is not None:
+                current.events += 1
+                current.nbytes += size
+            evicted = self._evict_oldest(shared) if len(shared.open) > MAX_OPEN_BATCHES else None
+        for ready in (full, evicted):
+            if ready is not None:
+                outbox.put(ready)
+
+    def _open(self, key: str | None, shared: _Shared) -> _OpenBatch:
+        opened = _OpenBatch(self._new_batch(key), self.clock())
+        shared.open[key] = opened
+        return opened
+
+    @staticmethod
+    def _evict_oldest(shared: _Shared) -> _OpenBatch:
+        key = min(shared.open, key=lambda k: shared.open[k].opened)
+        return shared.open.pop(key)
+
+    def _oversize(self, size: int, limit: int, stats: SendStats) -> None:
+        message = (
+            f"an event of {size:,} bytes does not fit in a batch (the hub accepts {limit:,} bytes with "
+            "the batch envelope)"
+        )
+        if self.on_oversize == "fail":
+            raise OversizeEvent(message + "; use on_oversize='skip' (--oversize skip) to skip such events")
+        stats.oversize_skipped += 1
+        log.warning("skipped %s", message)
+
+    def _linger_loop(
+        self, outbox: queue.Queue[_OpenBatch | None], shared: _Shared, done: threading.Event
+    ) -> None:
+        while not done.wait(max(self.linger_s / 2, 0.01)):
+            now = self.clock()
+            with shared.lock:
+                stale = [k for k, b in shared.open.items() if b.events and now - b.opened >= self.linger_s]
+                ready = [shared.open.pop(k) for k in stale]
+            for open_batch in ready:
+                outbox.put(open_batch)
+
+    def _send_loop(self, outbox: queue.Queue[_OpenBatch | None], stats: SendStats, shared: _Shared) -> None:
+        while (item := outbox.get()) is not None:
+            if shared.failure is not None:
+                continue  # drain: the reading thread stops at its next event
+            try:
+                self.client.send_batch(item.batch)
+            except BaseException as exc:  # handed to the reading thread, raised there
+                shared.failure = exc
+                continue
+            stats.events += item.events
+            stats.bytes += item.nbytes
+            stats.batches += 1
+            if self.progress is not None:
+                self.progress.update(item.events, item.nbytes)

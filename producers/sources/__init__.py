@@ -1,0 +1,1 @@
+"""Event sources: plain iterables of `Event`, one module each."""
