@@ -54,9 +54,10 @@ java: ## check that Java 17+ is installed (Spark needs it)
 test: venv ## run the test suite
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-lint: venv ## ruff and mypy over emulator/ and tests/
-	$(VENV)/bin/ruff check emulator tests
-	$(VENV)/bin/mypy emulator tests
+lint: venv ## ruff and mypy over the code and the tests
+	$(VENV)/bin/ruff check emulator conf producers bench tests
+	$(VENV)/bin/ruff format --check emulator conf producers bench tests
+	$(VENV)/bin/mypy emulator conf producers bench tests
 
 bench: venv ## run the benchmarks
 	$(VENV_PY) -m bench

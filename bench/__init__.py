@@ -7,6 +7,7 @@ server as a child process (the emulator via `EmulatorProcess`, the do-nothing ba
 - `bench.ingest`: SDK producer, full batches, into the baseline, the emulator in memory and on disk.
 - `bench.egress`: SDK consumer reading a partition of a million events back from disk.
 - `bench.memory`: the emulator's resident memory with those events on disk, before and after a restart.
+- `bench.producer`: the `python -m producers` CLI against a bare SDK loop sending the same events.
 
 This module holds what they share: progress lines, CPU clocks, the event body and the summary rows.
 """

@@ -20,7 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="small sizes (30,000 ingested, 100,000 stored events): ~1-2 minutes",
     )
-    parser.add_argument("--only", choices=["ingest", "egress", "memory"], help="run one measurement")
+    parser.add_argument(
+        "--only", choices=["ingest", "egress", "memory", "producer"], help="run one measurement"
+    )
     parser.add_argument(
         "--ingest-events", type=int, help="events per ingest run (default 300,000; quick 30,000)"
     )
@@ -36,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     ingest_events = args.ingest_events or (30_000 if args.quick else 300_000)
     stored_events = args.stored_events or (100_000 if args.quick else 1_000_000)
-    wanted = {args.only} if args.only else {"ingest", "egress", "memory"}
+    wanted = {args.only} if args.only else {"ingest", "egress", "memory", "producer"}
     started = time.monotonic()
     figures: list[Figure] = []
 
@@ -44,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         from . import ingest
 
         figures += ingest.run(ingest_events)
+
+    if "producer" in wanted:
+        from . import producer
+
+        figures += producer.run(30_000 if args.quick else 200_000)
 
     if wanted & {"egress", "memory"}:
         from . import egress, memory
