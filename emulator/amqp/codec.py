@@ -102,17 +102,21 @@ class Decoder:
             if depth > self.limits.max_depth:
                 raise DecodeError(f"nesting deeper than max_depth={self.limits.max_depth}")
             return self.skip(data, self.skip(data, pos + 1, depth + 1), depth + 1)
+        # On the ingest path once per section: the error text is only built when it is needed.
         width = _FIXED_WIDTH.get(code)
         if width is not None:
-            _need(data, pos + 1, width, f"value of constructor 0x{code:02x}")
+            if pos + 1 + width > len(data):
+                _need(data, pos + 1, width, f"value of constructor 0x{code:02x}")
             return pos + 1 + width
         size_width = 1 if code >> 4 in (0xA, 0xC, 0xE) else 4 if code >> 4 in (0xB, 0xD, 0xF) else 0
         if not size_width or _DECODERS[code] is None:
             raise DecodeError(f"unknown constructor 0x{code:02x} at byte {pos}")
-        _need(data, pos + 1, size_width, f"size of constructor 0x{code:02x}")
+        if pos + 1 + size_width > len(data):
+            _need(data, pos + 1, size_width, f"size of constructor 0x{code:02x}")
         size = data[pos + 1] if size_width == 1 else _U32.unpack_from(data, pos + 1)[0]
         end = pos + 1 + size_width + size
-        _need(data, pos + 1 + size_width, size, f"value of constructor 0x{code:02x}")
+        if end > len(data):
+            _need(data, pos + 1 + size_width, size, f"value of constructor 0x{code:02x}")
         return end
 
     def _count(self, count: int, need_per_item: int, available: int, what: str) -> None:

@@ -78,6 +78,7 @@ class Section:
     code: int
     start: int  # where the section (its 0x00 constructor) starts in the message
     end: int
+    value_at: int  # where its value's constructor is
 
 
 def section_code(descriptor: Any) -> int:
@@ -102,7 +103,7 @@ def split_sections(data: Any, decoder: Decoder | None = None) -> list[Section]:
             code = descriptor
         code = section_code(code)
         end = dec.skip(data, value_at, 1)
-        sections.append(Section(code, pos, end))
+        sections.append(Section(code, pos, end, value_at))
         pos = end
     return sections
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from ..amqp.codec import write
+from ..amqp.codec import encode, write
 from ..amqp.errors import DecodeError
 from ..amqp.message import (
     BATCH_MESSAGE_FORMAT,
@@ -42,10 +42,11 @@ def unpack(payload: bytes, message_format: int) -> tuple[list[bytes], str | None
     messages = []
     for section in sections:
         if section.code == DATA:
-            inner = section_value(payload, section)
-            if not isinstance(inner, bytes):
-                raise DecodeError("a batch's data section does not hold binary")
-            messages.append(inner)
+            # Sliced, not decoded: split_sections has already checked the sizes.
+            constructor = payload[section.value_at]
+            if constructor not in (0xA0, 0xB0):
+                raise DecodeError(f"a batch's data section holds constructor 0x{constructor:02x}, not binary")
+            messages.append(payload[section.value_at + (2 if constructor == 0xA0 else 5) : section.end])
     if not messages:
         raise DecodeError("a batch message with no data sections")
     return messages, partition_key_of(payload, sections)
@@ -67,6 +68,9 @@ def stamp(
 ) -> bytes:
     """The message as consumers receive it: the service's annotations merged into its own."""
     sections = split_sections(message)
+    own_section = next((s for s in sections if s.code == MESSAGE_ANNOTATIONS), None)
+    if own_section is None or _only_partition_key(message, own_section):
+        return _stamp_fast(message, sections, sequence_number, offset, enqueued_ms, partition_key)
     annotations: dict[Any, Any] = {
         SEQUENCE_NUMBER: sequence_number,
         OFFSET: str(offset),
@@ -87,6 +91,49 @@ def stamp(
         out += message[section.start : section.end]
     if not placed:
         _write_annotations(out, annotations)
+    return bytes(out)
+
+
+# The common case, written directly: no annotations of the sender's own but (maybe) its partition key.
+_KEYS = {name: encode(name) for name in (SEQUENCE_NUMBER, OFFSET, ENQUEUED_TIME, PARTITION_KEY)}
+_TYPED_LONG = struct.Struct(">Bq")
+
+
+def _only_partition_key(message: bytes, section: Section) -> bool:
+    annotations = section_value(message, section) or {}
+    return set(annotations) <= {PARTITION_KEY}
+
+
+def _stamp_fast(
+    message: bytes, sections: list[Section], sequence: int, offset: int, enqueued_ms: int, key: str | None
+) -> bytes:
+    body = bytearray(_KEYS[SEQUENCE_NUMBER])
+    body += _TYPED_LONG.pack(0x81, sequence)  # long
+    body += _KEYS[OFFSET]
+    write(body, str(offset))
+    body += _KEYS[ENQUEUED_TIME]
+    body += _TYPED_LONG.pack(0x83, enqueued_ms)  # timestamp
+    count = 6
+    if key is not None:
+        body += _KEYS[PARTITION_KEY]
+        write(body, key)
+        count = 8
+    head = bytes((0x00, 0x53, 0x72, 0xC1, len(body) + 1, count)) if len(body) < 255 else (
+        b"\x00\x53\x72\xd1" + struct.pack(">II", len(body) + 4, count)
+    )  # fmt: skip
+    out = bytearray()
+    placed = False
+    for section in sections:
+        if section.code == MESSAGE_ANNOTATIONS:
+            continue
+        if not placed and section.code > MESSAGE_ANNOTATIONS:
+            out += head
+            out += body
+            placed = True
+        out += message[section.start : section.end]
+    if not placed:
+        out += head
+        out += body
     return bytes(out)
 
 
