@@ -32,7 +32,7 @@ def replay(path: Path, *, key_field: str | None = None, skip_blank: bool = True)
             key = None
             if key_field is not None:
                 key = _key_of(line, key_field, f"{path}:{number}")
-            yield Event(text, partition_key=key, properties={"source": "file"})
+            yield Event(text, partition_key=key)
 
 
 def _key_of(line: bytes, field: str, where: str) -> str:

@@ -44,7 +44,6 @@ def telemetry(
                 "temperature": rng.randint(70, 100),
                 "humidity": rng.randint(70, 100),
             }
-            yield Event(json.dumps(reading, separators=(",", ":")), partition_key=device,
-                        properties={"source": "telemetry"})  # fmt: skip
+            yield Event(json.dumps(reading, separators=(",", ":")), partition_key=device)
         if interval_s:
             waiter.wait(interval_s)

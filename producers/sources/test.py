@@ -13,7 +13,7 @@ TUTORIAL_MESSAGES = ("Azure is the greatest!", "Azure isn't working :(", "Azure 
 def test_messages(message: str | None = None) -> Iterator[Event]:
     """Endless: the sender's --count or --duration ends it."""
     for text in itertools.cycle([message] if message is not None else TUTORIAL_MESSAGES):
-        yield Event(text, properties={"source": "test"})
+        yield Event(text)
 
 
 test_messages.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, despite its name

@@ -180,9 +180,7 @@ def _event(tweet: Any) -> Event:
         ),
         "lang": tweet.lang,
     }
-    return Event(
-        json.dumps(body, ensure_ascii=False, separators=(",", ":")), properties={"source": "twitter"}
-    )
+    return Event(json.dumps(body, ensure_ascii=False, separators=(",", ":")))
 
 
 _BEARER = re.compile(r"(Bearer\s+)[^\s'\"]+")

@@ -47,7 +47,7 @@ def test_test_source_sends_count_events_in_order(emulator: EmulatorProcess) -> N
     assert (stats.events, stats.oversize_skipped, stats.interrupted) == (100, 0, False)
     events = read_events(emulator.connection_string, count=100, partition_id="0", starting_position="-1")
     assert [e.body_as_str() for e in events] == [TUTORIAL_MESSAGES[i % 3] for i in range(100)]
-    assert events[0].properties == {b"source": b"test"}
+    assert events[0].properties == {}
 
 
 def test_telemetry_keys_each_device_to_one_partition_in_order(emulator: EmulatorProcess) -> None:
@@ -148,3 +148,11 @@ def test_a_send_failure_surfaces_with_the_sdk_error(emulator: EmulatorProcess) -
     )
     with bad, pytest.raises(EventHubError, match="could not be found"):
         Sender(bad, partition_id="0").send(test_messages(), count=10)
+
+
+def test_event_properties_travel_with_the_event(emulator: EmulatorProcess) -> None:
+    events = [Event(f"p{i}", properties={"n": i, "kind": "sample", "ok": True}) for i in range(3)]
+    with client(emulator) as c:
+        Sender(c, partition_id="1").send(events)
+    got = read_events(emulator.connection_string, count=3, partition_id="1", starting_position="-1")
+    assert [e.properties for e in got] == [{b"n": i, b"kind": b"sample", b"ok": True} for i in range(3)]

@@ -21,9 +21,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import tweepy
+from azure.eventhub import EventHubProducerClient
 from requests.adapters import HTTPAdapter
 
+from emulator.process import EmulatorProcess
+from emulator.roundtrip import read_events
 from producers.events import Event
+from producers.sender import Sender
 from producers.sources import twitter
 from producers.sources.twitter import (
     DEFAULT_QUERY,
@@ -232,7 +236,7 @@ def test_one_poll_pages_oldest_first_with_the_right_json(fake_x: FakeX) -> None:
     assert first.body == json.dumps(expected, ensure_ascii=False, separators=(",", ":"))
     assert isinstance(first.body, str)
     assert first.partition_key is None
-    assert first.properties == {"source": "twitter"}
+    assert first.properties is None
     assert bodies(events)[-1]["created_at"] == "2025-01-01T00:04:09.000Z"
 
     assert [r["status"] for r in fake_x.asked] == ["200"] * 3
@@ -403,3 +407,18 @@ def test_missing_bearer_token_names_the_variable(
     assert "Bearer Token" in str(info.value) and "developer.x.com" in str(info.value)
     assert isinstance(info.value, ValueError)
     assert TOKEN not in str(info.value)
+
+
+def test_tweets_flow_through_the_sender_into_the_emulator(fake_x: FakeX, emulator: EmulatorProcess) -> None:
+    fake_x.add(range(120))
+    stop = threading.Event()
+    source = tweets(bearer_token=TOKEN, client=client_for(fake_x), poll_interval_s=60, stop=stop)
+    with EventHubProducerClient.from_connection_string(
+        emulator.connection_string, eventhub_name="tweets"
+    ) as c:
+        stats = Sender(c, partition_id="2").send(source, count=120)
+    stop.set()
+    assert stats.events == 120
+    received = read_events(emulator.connection_string, count=120, partition_id="2", starting_position="-1")
+    ids = [json.loads(e.body_as_str())["id"] for e in received]
+    assert ids == [str(FIRST_ID + n) for n in range(120)]
