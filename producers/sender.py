@@ -159,14 +159,20 @@ class Sender:
         stop: threading.Event | None,
         started: float,
     ) -> Iterator[Event]:
-        for read, event in enumerate(events):
-            if count is not None and read >= count:
-                return
+        # The limits are checked before asking for the next event: a slow source may block for a whole poll.
+        source = iter(events)
+        read = 0
+        while count is None or read < count:
             if duration_s is not None and self.clock() - started >= duration_s:
                 return
             if stop is not None and stop.is_set():
                 return
+            try:
+                event = next(source)
+            except StopIteration:
+                return
             yield event
+            read += 1
 
     def _pace(self, read: int, started: float) -> None:
         if self.rate is None:
