@@ -8,14 +8,13 @@ producer and consumer links with a selector filter) and cross-check with the SDK
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from azure.eventhub import EventData, EventHubConsumerClient, EventHubProducerClient
+from azure.eventhub import EventData, EventHubProducerClient
 from proton import ConnectionException, Delivery, Described, Message, symbol
 from proton.reactor import Filter
 from proton.utils import BlockingConnection, BlockingReceiver, BlockingSender, LinkDetached
@@ -23,6 +22,7 @@ from proton.utils import BlockingConnection, BlockingReceiver, BlockingSender, L
 from emulator.config import DEFAULT_KEY, DEFAULT_KEY_NAME
 from emulator.eventhubs.auth import make_sas_token
 from emulator.process import EmulatorProcess
+from emulator.roundtrip import read_events
 
 HUB = "tweets"
 SELECTOR = symbol("apache.org:selector-filter:string")
@@ -144,36 +144,6 @@ def receive_after(receiver: BlockingReceiver, after_sequence: int, count: int) -
     return got
 
 
-def sdk_read(
-    connection_string: str, partition_id: str, count: int, *, hub: str = HUB, timeout: float = 30.0
-) -> list[EventData]:
-    """Read the first `count` events of a partition with the SDK consumer."""
-    client = EventHubConsumerClient.from_connection_string(
-        connection_string, consumer_group="$Default", eventhub_name=hub
-    )
-    events: list[EventData] = []
-    done = threading.Event()
-
-    def on_event(_context: Any, event: EventData | None) -> None:
-        if event is not None:
-            events.append(event)
-            if len(events) >= count:
-                done.set()
-
-    thread = threading.Thread(
-        target=client.receive,
-        kwargs={"on_event": on_event, "partition_id": partition_id, "starting_position": "-1"},
-        daemon=True,
-    )
-    thread.start()
-    try:
-        assert done.wait(timeout), f"the SDK read {len(events)} of {count} events"
-    finally:
-        client.close()
-        thread.join(10)
-    return events[:count]
-
-
 # ---- CBS and $management ----------------------------------------------------------------------------
 
 
@@ -289,7 +259,9 @@ def test_sdk_consumer_reads_what_proton_sent(peer: ProtonPeer, emulator: Emulato
     for n, body in enumerate(bodies):
         sender.send(Message(body=body, properties={"source": "proton", "n": n}))
 
-    events = sdk_read(emulator.connection_string, "1", before + 1 + len(bodies))[before + 1 :]
+    events = read_events(
+        emulator.connection_string, count=before + 1 + len(bodies), partition_id="1", starting_position="-1"
+    )[before + 1 :]
     assert [e.body_as_str() for e in events] == [b.decode() for b in bodies]
     for n, event in enumerate(events):
         properties = {_text(k): _text(v) for k, v in (event.properties or {}).items()}
