@@ -135,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.log_level != "debug":
+        # The SDK logs every link state change at info level: noise next to our progress lines.
+        logging.getLogger("azure").setLevel(logging.WARNING)
     log = logging.getLogger("producers")
     stop = threading.Event()
     # SIGTERM stops like Ctrl-C: what was read is sent, then the totals are printed.

@@ -233,13 +233,13 @@ class Sender:
 
     def _oversize(self, size: int, limit: int, stats: SendStats) -> None:
         message = (
-            f"an event of {size:,} bytes does not fit in a batch (the hub accepts {limit:,} bytes with "
-            "the batch envelope)"
+            f"an event of {size:,} bytes is larger than the hub accepts ({limit:,} bytes with the batch "
+            "envelope)"
         )
         if self.on_oversize == "fail":
             raise OversizeEvent(message + "; use on_oversize='skip' (--oversize skip) to skip such events")
         stats.oversize_skipped += 1
-        log.warning("skipped %s", message)
+        log.warning("skipping it: %s", message)
 
     def _linger_loop(
         self, outbox: queue.Queue[_OpenBatch | None], shared: _Shared, done: threading.Event
