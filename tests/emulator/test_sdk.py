@@ -356,3 +356,24 @@ def test_a_consumer_resumes_when_its_session_window_reopens(
         emulator.connection_string, count=120, hub="telemetry", starting_position="-1", timeout=10
     )
     assert [e.body_as_str() for e in events] == [f"event {n}" for n in range(120)]
+
+
+def test_an_unknown_consumer_group_is_a_readable_error(emulator: EmulatorProcess) -> None:
+    errors: list[Exception] = []
+    client = EventHubConsumerClient.from_connection_string(
+        emulator.connection_string, consumer_group="no-such-group", eventhub_name="tweets", retry_total=0
+    )
+    worker = threading.Thread(
+        target=client.receive,
+        kwargs={
+            "on_event": lambda _c, _e: None,
+            "on_error": lambda _c, err: errors.append(err),
+            "partition_id": "0",
+        },
+        daemon=True,
+    )
+    worker.start()
+    _wait_for(lambda: bool(errors))
+    client.close()
+    worker.join(10)
+    assert "no-such-group" in str(errors[0]) and "could not be found" in str(errors[0])
