@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from azure.eventhub import EventData
+from pyspark.sql import SparkSession
 
 from emulator.process import EmulatorProcess
 from emulator.roundtrip import read_events
@@ -51,3 +54,23 @@ Receive = Callable[..., list[EventData]]
 @pytest.fixture
 def receive() -> Receive:
     return read_events
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    """One local Spark session for the whole run: 2 cores, few shuffle partitions, no UI."""
+    # Python workers must run this interpreter (the venv's), not whatever `python3` is on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("hubstream-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("WARN")
+    try:
+        yield session
+    finally:
+        session.stop()
