@@ -1,0 +1,138 @@
+"""Pure DataFrame transforms for Event Hubs events: readable columns, file-sink names, tweets, hashtags.
+
+Every function takes and returns a DataFrame (batch or streaming) and does no I/O. The input of
+`readable` and `parse_tweets` has the Event Hubs connector's schema: `body binary, partition string,
+offset string, sequenceNumber long, enqueuedTime timestamp, publisher string, partitionKey string,
+properties map<string,string>, systemProperties map<string,string>`.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import BinaryType, StringType, StructField, StructType
+
+__all__ = [
+    "FILE_SINK_NAMES",
+    "TWEET_JSON_SCHEMA",
+    "for_file_sink",
+    "hashtag_counts",
+    "parse_tweets",
+    "readable",
+]
+
+# readable()'s columns, in order, and the snake_case name each gets in for_file_sink().
+FILE_SINK_NAMES: dict[str, str] = {
+    "Offset": "offset",
+    "Time (readable)": "time_readable",
+    "Timestamp": "timestamp",
+    "Body": "body",
+    "Partition": "partition",
+    "SequenceNumber": "sequence_number",
+    "Offset (string)": "offset_string",
+}
+
+# Every field is read as a string: ids stay strings (tweet ids overflow doubles in JSON tooling), and
+# created_at is converted afterwards so one bad date nulls only that column, not the whole tweet.
+TWEET_JSON_SCHEMA = StructType(
+    [
+        StructField("id", StringType()),
+        StructField("text", StringType()),
+        StructField("author_id", StringType()),
+        StructField("created_at", StringType()),
+        StructField("lang", StringType()),
+    ]
+)
+
+
+def _body_text(body: Column, body_type: object) -> Column:
+    """The body as a string, every invalid UTF-8 sequence replaced with U+FFFD."""
+    if isinstance(body_type, StringType):
+        return F.make_valid_utf8(body)
+    if not isinstance(body_type, BinaryType):
+        raise TypeError(f"body must be binary or string, not {body_type}")
+    # cast() copies the bytes unchecked (invalid UTF-8 survives into the string), and decode() raises
+    # MALFORMED_CHARACTER_CODING whatever spark.sql.ansi.enabled says; make_valid_utf8 replaces instead.
+    return F.make_valid_utf8(body.cast("string"))
+
+
+def readable(df: DataFrame) -> DataFrame:
+    """The tutorial's readable columns, plus partition, sequence number and the raw offset.
+
+    `Offset` is the offset as a long, null when it is not a base-10 integer that fits one (geo-replicated
+    namespaces use non-numeric offsets); `Offset (string)` always keeps the original, so nothing is lost.
+    `Timestamp` is `enqueuedTime` in whole epoch seconds; `Body` is the body as UTF-8 text with invalid
+    sequences replaced by U+FFFD.
+    """
+    return df.select(
+        # try_cast: with ANSI mode on (Spark 4's default) cast() fails the query on a non-numeric offset.
+        F.col("offset").try_cast("long").alias("Offset"),
+        F.col("enqueuedTime").alias("Time (readable)"),
+        F.unix_seconds(F.col("enqueuedTime")).alias("Timestamp"),
+        _body_text(F.col("body"), df.schema["body"].dataType).alias("Body"),
+        F.col("partition").alias("Partition"),
+        F.col("sequenceNumber").alias("SequenceNumber"),
+        F.col("offset").alias("Offset (string)"),
+    )
+
+
+def for_file_sink(df: DataFrame) -> DataFrame:
+    """`readable(df)` with snake_case names (`offset`, `time_readable`, ...) for file and table sinks.
+
+    Spark 4's own Parquet writer accepts spaces and parentheses, but Delta tables without column
+    mapping, Avro, and SQL written by hand do not take them well.
+    """
+    return readable(df).withColumnsRenamed(FILE_SINK_NAMES)
+
+
+def parse_tweets(df: DataFrame) -> DataFrame:
+    """The producer's tweet JSON bodies as `tweet_id, text, author_id, created_at, lang, enqueuedTime`.
+
+    A body that is not a JSON object with a non-null `id` and `text` (malformed JSON, telemetry, a test
+    string) is not an error: its row is kept with every tweet column null. `created_at` is ISO-8601 (`Z`
+    or an offset; without one it is read in the session time zone) and is null when unparseable.
+    """
+    tweet = F.from_json(_body_text(F.col("body"), df.schema["body"].dataType), TWEET_JSON_SCHEMA)
+    # Any JSON object parses against the schema, so require the fields every tweet has.
+    is_tweet = tweet["id"].isNotNull() & tweet["text"].isNotNull()
+
+    def field(value: Column, name: str) -> Column:
+        return F.when(is_tweet, value).alias(name)
+
+    return df.select(
+        field(tweet["id"], "tweet_id"),
+        field(tweet["text"], "text"),
+        field(tweet["author_id"], "author_id"),
+        # try_to_timestamp without a format parses like a cast: ISO-8601, fractions and zones included.
+        field(F.try_to_timestamp(tweet["created_at"]), "created_at"),
+        field(tweet["lang"], "lang"),
+        F.col("enqueuedTime"),
+    )
+
+
+def hashtag_counts(tweets_df: DataFrame, window: str = "1 minute", watermark: str = "2 minutes") -> DataFrame:
+    """Tweets per lower-cased hashtag per tumbling `window` of `created_at`, late data bounded by `watermark`.
+
+    Columns `window_start, window_end, hashtag, count`. A hashtag is `#` and word characters (Unicode
+    ones too, so `#Café` is one tag); a tweet repeating a tag in any case counts once. Only
+    streaming-compatible operations, so it works on a streaming DataFrame (in append mode a window is
+    emitted once the watermark passes its end) as well as on a batch one (the watermark is then a no-op).
+    """
+    tags = (
+        tweets_df.withWatermark("created_at", watermark)
+        .where(F.col("created_at").isNotNull())
+        .select(
+            "created_at",
+            F.explode(
+                # Lower-case first so #Azure and #AZURE are one tag; (?U) makes \w match beyond ASCII.
+                F.array_distinct(F.regexp_extract_all(F.lower("text"), F.lit(r"(?U)#\w+"), F.lit(0)))
+            ).alias("hashtag"),
+        )
+    )
+    counts = tags.groupBy(F.window("created_at", window).alias("window"), "hashtag").count()
+    return counts.select(
+        F.col("window.start").alias("window_start"),
+        F.col("window.end").alias("window_end"),
+        "hashtag",
+        "count",
+    )
