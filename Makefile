@@ -55,9 +55,9 @@ test: venv ## run the test suite
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: venv ## ruff and mypy over the code and the tests
-	$(VENV)/bin/ruff check emulator conf producers bench tests
-	$(VENV)/bin/ruff format --check emulator conf producers bench tests
-	$(VENV)/bin/mypy emulator conf producers bench tests
+	$(VENV)/bin/ruff check emulator conf producers jobs bench tests
+	$(VENV)/bin/ruff format --check emulator conf producers jobs bench tests
+	$(VENV)/bin/mypy emulator conf producers jobs bench tests
 
 bench: venv ## run the benchmarks
 	$(VENV_PY) -m bench

@@ -1,0 +1,519 @@
+"""A Spark Structured Streaming source for Azure Event Hubs on the Python Data Source API (Spark 4.2+).
+
+Offsets are `{"<partition id>": <next sequence number to read>}`. The driver only asks the hub for
+partition properties; executors read exact sequence ranges with the azure-eventhub SDK consumer.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
+from pyspark.sql.streaming.datasource import (
+    ReadAllAvailable,
+    ReadLimit,
+    ReadMaxRows,
+    ReadMinRows,
+    SupportsTriggerAvailableNow,
+)
+from pyspark.sql.types import StructType
+
+from .options import FAIL_ON_DATA_LOSS, RECEIVER_TIMEOUT, EventHubsOptions, EventPosition
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from azure.eventhub import EventData, EventHubConsumerClient
+
+SOURCE_NAME = "hubstream-eventhubs"
+SCHEMA_DDL = (
+    "body binary, partition string, offset string, sequenceNumber long, enqueuedTime timestamp, "
+    "publisher string, partitionKey string, properties map<string,string>, "
+    "systemProperties map<string,string>"
+)
+ROWS_PER_BATCH = 5000
+
+log = logging.getLogger(__name__)
+
+
+class EventHubsReadError(RuntimeError):
+    """Reading the hub failed; the message names the hub, partition and range, never the key."""
+
+
+@dataclass(frozen=True)
+class EventHubsPartition(InputPartition):
+    """What an executor needs to read sequence numbers [start, end) of one partition."""
+
+    connection_string: str | None
+    fully_qualified_namespace: str | None
+    hub: str
+    consumer_group: str
+    partition_id: str
+    start: int
+    end: int
+    receiver_timeout_s: float
+    operation_timeout_s: float
+    fail_on_data_loss: bool
+
+    def __repr__(self) -> str:  # the connection string holds the key: keep it out of logs and plans
+        return (
+            f"EventHubsPartition(hub={self.hub!r}, partition={self.partition_id}, "
+            f"range=[{self.start}, {self.end}))"
+        )
+
+
+# -- SDK helpers, used on the driver and on executors --------------------------------------------------
+
+
+def _client(
+    connection_string: str | None,
+    namespace: str | None,
+    hub: str,
+    consumer_group: str,
+    operation_timeout_s: float,
+) -> EventHubConsumerClient:
+    from azure.eventhub import EventHubConsumerClient
+
+    # Few retries: a wrong hub or key should fail a query in seconds, not after minutes of backoff.
+    common: dict[str, Any] = {
+        "consumer_group": consumer_group,
+        "eventhub_name": hub,
+        "auth_timeout": operation_timeout_s,
+        "retry_total": 2,
+    }
+    if connection_string:
+        return EventHubConsumerClient.from_connection_string(connection_string, **common)
+    from azure.identity import DefaultAzureCredential
+
+    assert namespace is not None
+    return EventHubConsumerClient(
+        fully_qualified_namespace=namespace, credential=DefaultAzureCredential(), **common
+    )
+
+
+def _redact(text: str, connection_string: str | None) -> str:
+    """`text` without the connection string's key, should an SDK message ever quote it."""
+    if connection_string:
+        for part in connection_string.split(";"):
+            key, _, value = part.partition("=")
+            if key.strip().lower() in ("sharedaccesskey", "sharedaccesssignature") and value.strip():
+                text = text.replace(value.strip(), "***")
+    return text
+
+
+def _receive(
+    client: EventHubConsumerClient,
+    partition_id: str,
+    position: str | int | datetime,
+    inclusive: bool,
+    idle_timeout_s: float,
+    describe: Callable[[], str],
+) -> Generator[EventData]:
+    """Events of one partition from `position` until the caller stops; TimeoutError when none arrive.
+
+    The SDK only offers a callback loop, so it runs in a thread feeding a small queue; the caller's
+    pace limits how far it reads ahead.
+    """
+    items: queue.Queue[list[EventData] | BaseException] = queue.Queue(maxsize=4)
+    stopped = threading.Event()
+
+    def put(item: list[EventData] | BaseException) -> None:
+        while not stopped.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def on_batch(_context: Any, events: list[EventData]) -> None:
+        if events:
+            put(events)
+
+    def on_error(_context: Any, error: Exception) -> None:
+        put(error)
+
+    worker = threading.Thread(
+        target=client.receive_batch,
+        kwargs={
+            "on_event_batch": on_batch,
+            "on_error": on_error,
+            "partition_id": partition_id,
+            "starting_position": position,
+            "starting_position_inclusive": inclusive,
+            "max_batch_size": 300,
+        },
+        name=f"eventhubs-receive-{partition_id}",
+        daemon=True,
+    )
+    worker.start()
+    try:
+        while True:
+            try:
+                item = items.get(timeout=idle_timeout_s)
+            except queue.Empty:
+                raise TimeoutError(f"no event arrived within {idle_timeout_s:g} s: {describe()}") from None
+            if isinstance(item, BaseException):
+                raise EventHubsReadError(f"{describe()}: {type(item).__name__}: {item}") from None
+            yield from item
+    finally:
+        stopped.set()
+        client.close()
+        worker.join(10)
+
+
+def _properties(client: EventHubConsumerClient, pid: str) -> dict[str, Any]:
+    return client.get_partition_properties(pid)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", errors="backslashreplace")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _string_map(values: Mapping[Any, Any] | None) -> list[tuple[str, str | None]]:
+    return [(_text(k) or "", _text(v)) for k, v in (values or {}).items()]
+
+
+def _body(event: EventData) -> bytes:
+    from azure.eventhub.amqp import AmqpMessageBodyType
+
+    body = event.body
+    if event.body_type == AmqpMessageBodyType.DATA:
+        return body if isinstance(body, bytes) else b"".join(body)  # type: ignore[arg-type]
+    # Sequence and value bodies (rare: other AMQP clients) become their string form.
+    return event.body_as_str().encode()
+
+
+def _arrow_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    text_map = pa.map_(pa.string(), pa.string())
+    return pa.schema(
+        [
+            ("body", pa.binary()),
+            ("partition", pa.string()),
+            ("offset", pa.string()),
+            ("sequenceNumber", pa.int64()),
+            ("enqueuedTime", pa.timestamp("us", tz="UTC")),
+            ("publisher", pa.string()),
+            ("partitionKey", pa.string()),
+            ("properties", text_map),
+            ("systemProperties", text_map),
+        ]
+    )
+
+
+def _to_batch(rows: list[EventData], partition_id: str) -> pa.RecordBatch:
+    import pyarrow as pa
+
+    system = [e.system_properties for e in rows]
+    columns: dict[str, list[Any]] = {
+        "body": [_body(e) for e in rows],
+        "partition": [partition_id] * len(rows),
+        "offset": [e.offset for e in rows],
+        "sequenceNumber": [e.sequence_number for e in rows],
+        "enqueuedTime": [e.enqueued_time for e in rows],
+        "publisher": [_text(s.get(b"x-opt-publisher")) for s in system],
+        "partitionKey": [_text(e.partition_key) for e in rows],
+        "properties": [_string_map(e.properties) for e in rows],
+        "systemProperties": [_string_map(s) for s in system],
+    }
+    return pa.RecordBatch.from_pydict(columns, schema=_arrow_schema())
+
+
+def read_partition(p: EventHubsPartition) -> Iterator[pa.RecordBatch]:
+    """Yield exactly the events with sequence numbers in [p.start, p.end) as Arrow record batches."""
+
+    def where(start: int | None = None) -> str:
+        return (
+            f"event hub {p.hub!r}, consumer group {p.consumer_group!r}, partition {p.partition_id}, "
+            f"sequence numbers [{p.start if start is None else start}, {p.end})"
+        )
+
+    client = _client(
+        p.connection_string, p.fully_qualified_namespace, p.hub, p.consumer_group, p.operation_timeout_s
+    )
+    try:
+        try:
+            begin = client.get_partition_properties(p.partition_id)["beginning_sequence_number"]
+        except Exception as e:
+            raise EventHubsReadError(
+                _redact(f"{where()}: {type(e).__name__}: {e}", p.connection_string)
+            ) from None
+        start = p.start
+        if start < begin:
+            _data_loss(p, f"events {start}..{begin - 1} are gone (retention) from {where()}")
+            start = begin
+        if start >= p.end:
+            return
+        expected = start
+        rows: list[EventData] = []
+        events = _receive(
+            client,
+            p.partition_id,
+            start,
+            True,
+            p.receiver_timeout_s,
+            lambda: f"{where()} (waiting for {expected}; raise {RECEIVER_TIMEOUT} if the hub is slow)",
+        )
+        try:
+            for event in events:
+                seq = event.sequence_number
+                assert seq is not None
+                if seq < expected:  # delivered twice after a reconnect
+                    continue
+                if seq > expected:
+                    _data_loss(p, f"events {expected}..{seq - 1} are missing from {where()}")
+                if seq >= p.end:
+                    break
+                rows.append(event)
+                expected = seq + 1
+                if len(rows) >= ROWS_PER_BATCH:
+                    yield _to_batch(rows, p.partition_id)
+                    rows = []
+                if expected >= p.end:
+                    break
+        except (TimeoutError, EventHubsReadError) as e:
+            raise EventHubsReadError(_redact(str(e), p.connection_string)) from None
+        finally:
+            events.close()
+        if rows:
+            yield _to_batch(rows, p.partition_id)
+    finally:
+        client.close()
+
+
+def _data_loss(p: EventHubsPartition, message: str) -> None:
+    if p.fail_on_data_loss:
+        raise EventHubsReadError(
+            f"data loss: {message}. Set {FAIL_ON_DATA_LOSS}=false to skip to the events that exist"
+        )
+    log.warning("data loss, skipped (%s=false): %s", FAIL_ON_DATA_LOSS, message)
+
+
+# -- the driver side ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartitionState:
+    begin: int  # first sequence number still kept
+    next: int  # sequence number the next event will get
+    last_offset: str
+    last_time: datetime
+
+
+class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
+    """Plans micro-batches from partition properties; spreads maxEventsPerTrigger over the backlogs."""
+
+    def __init__(self, options: EventHubsOptions, clock: Callable[[], float] = time.monotonic) -> None:
+        self.options = options
+        self._clock = clock
+        self._clients: dict[str, EventHubConsumerClient] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._partition_ids: list[str] | None = None
+        self._target: dict[str, int] | None = None  # Trigger.AvailableNow: never read past this
+        self._last_trigger: float | None = None
+
+    def _describe(self) -> str:
+        return f"event hub {self.options.name!r}, consumer group {self.options.consumer_group!r}"
+
+    def _new_client(self) -> EventHubConsumerClient:
+        o = self.options
+        return _client(
+            o.connection_string, o.fully_qualified_namespace, o.name, o.consumer_group, o.operation_timeout_s
+        )
+
+    def _call(self, what: str, fn: Callable[[EventHubConsumerClient], Any], client_key: str = "") -> Any:
+        try:
+            client = self._clients.get(client_key)
+            if client is None:
+                client = self._clients[client_key] = self._new_client()
+            return fn(client)
+        except Exception as e:
+            message = f"cannot {what} of {self._describe()}: {type(e).__name__}: {e}"
+            raise EventHubsReadError(_redact(message, self.options.connection_string)) from None
+
+    def partition_ids(self) -> list[str]:
+        if self._partition_ids is None:
+            ids = self._call("list the partitions", lambda c: c.get_partition_ids())
+            self._partition_ids = sorted(ids, key=lambda p: (len(p), p))
+        return self._partition_ids
+
+    def _state(self, pid: str) -> PartitionState:
+        # One client per partition: SDK clients are not thread-safe, and each management request
+        # takes a few hundred ms, so the partitions are asked in parallel.
+        props = self._call(f"read partition {pid}'s properties", partial(_properties, pid=pid), pid)
+        begin = int(props["beginning_sequence_number"])
+        return PartitionState(
+            begin=begin,
+            next=max(begin, int(props["last_enqueued_sequence_number"]) + 1),
+            last_offset=str(props["last_enqueued_offset"]),
+            last_time=props["last_enqueued_time_utc"],
+        )
+
+    def partition_states(self) -> dict[str, PartitionState]:
+        ids = self.partition_ids()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(min(8, len(ids)), thread_name_prefix="eventhubs-driver")
+        return dict(zip(ids, self._pool.map(self._state, ids), strict=True))
+
+    def initialOffset(self) -> dict[str, int]:
+        states = self.partition_states()
+        assert self._pool is not None
+        # Resolving an offset or a time may wait on a receiver: do the partitions side by side.
+        resolved = self._pool.map(
+            lambda pid: self._resolve(pid, self.options.position_for(pid), states[pid]), states
+        )
+        return dict(zip(states, resolved, strict=True))
+
+    def _resolve(self, pid: str, position: EventPosition, state: PartitionState) -> int:
+        """The sequence number a starting position stands for in partition `pid`."""
+        if position.offset == "-1":
+            return state.begin
+        if position.offset == "@latest":
+            return state.next
+        if position.seq_no is not None:
+            return position.seq_no if position.inclusive else position.seq_no + 1
+        # An offset or a time: nothing to ask when it lies past the last event...
+        if position.offset is not None:
+            if state.last_offset.lstrip("-").isdigit():
+                last = int(state.last_offset)
+                if int(position.offset) > last or (int(position.offset) == last and not position.inclusive):
+                    return state.next
+            where: str | datetime = position.offset
+        else:
+            assert position.enqueued_time is not None
+            t = position.enqueued_time
+            if t > state.last_time or (t == state.last_time and not position.inclusive):
+                return state.next
+            where = t
+        # ...else the first event the service delivers from there tells its sequence number.
+        o = self.options
+        client = self._new_client()
+        events = _receive(
+            client, pid, where, position.inclusive, min(o.operation_timeout_s, 10.0), lambda: self._describe()
+        )
+        try:
+            first = next(events)
+        except TimeoutError:
+            return state.next  # nothing after that position yet
+        except EventHubsReadError as e:
+            raise EventHubsReadError(_redact(f"partition {pid}: {e}", o.connection_string)) from None
+        finally:
+            events.close()
+        assert first.sequence_number is not None
+        return first.sequence_number
+
+    def getDefaultReadLimit(self) -> ReadLimit:
+        return ReadMaxRows(self.options.max_events(len(self.partition_ids())))
+
+    def prepareForTriggerAvailableNow(self) -> None:
+        self._target = {pid: s.next for pid, s in self.partition_states().items()}
+
+    def latestOffset(self, start: dict[str, int], limit: ReadLimit) -> dict[str, int]:
+        states = self.partition_states()
+        begin = {pid: start.get(pid, 0) for pid in states}
+        latest = {pid: s.next for pid, s in states.items()}
+        if self._target is not None:
+            latest = {pid: min(latest[pid], self._target.get(pid, begin[pid])) for pid in latest}
+        backlog = {pid: max(0, latest[pid] - begin[pid]) for pid in latest}
+        total = sum(backlog.values())
+
+        min_rows = limit.min_rows if isinstance(limit, ReadMinRows) else self.options.min_events_per_trigger
+        # Trigger.AvailableNow must finish, so it never waits for more events.
+        if min_rows and self._target is None and 0 < total < min_rows:
+            now = self._clock()
+            if self._last_trigger is None:
+                self._last_trigger = now
+            if now - self._last_trigger < self.options.max_trigger_delay_s:
+                return start
+        if isinstance(limit, ReadMaxRows):
+            take = spread(backlog, limit.max_rows)
+        elif isinstance(limit, ReadAllAvailable | ReadMinRows):
+            take = backlog
+        else:
+            raise EventHubsReadError(f"read limit {type(limit).__name__} is not supported by {SOURCE_NAME}")
+        end = {pid: begin[pid] + take[pid] for pid in states}
+        if end != begin:
+            self._last_trigger = self._clock()
+        return end
+
+    def partitions(self, start: dict[str, int], end: dict[str, int]) -> Sequence[InputPartition]:
+        o = self.options
+        return [
+            EventHubsPartition(
+                connection_string=o.connection_string,
+                fully_qualified_namespace=o.fully_qualified_namespace,
+                hub=o.name,
+                consumer_group=o.consumer_group,
+                partition_id=pid,
+                start=start.get(pid, 0),
+                end=stop,
+                receiver_timeout_s=o.receiver_timeout_s,
+                operation_timeout_s=o.operation_timeout_s,
+                fail_on_data_loss=o.fail_on_data_loss,
+            )
+            for pid, stop in end.items()
+            if stop > start.get(pid, 0)
+        ]
+
+    def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
+        assert isinstance(partition, EventHubsPartition)
+        return read_partition(partition)
+
+    def commit(self, end: dict[str, int]) -> None:
+        """Nothing to do: Spark's checkpoint holds the offsets."""
+
+    def stop(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
+
+
+def spread(backlog: Mapping[str, int], limit: int) -> dict[str, int]:
+    """Split `limit` events over partitions in proportion to backlog: exact total, none over its backlog."""
+    total = sum(backlog.values())
+    if total <= limit:
+        return dict(backlog)
+    share = {pid: limit * b // total for pid, b in backlog.items()}
+    # Largest remainders first; each such partition has share < backlog, so +1 never overshoots it.
+    rest = limit - sum(share.values())
+    by_remainder = sorted(backlog, key=lambda pid: (-(limit * backlog[pid] % total), -backlog[pid], pid))
+    for pid in by_remainder[:rest]:
+        share[pid] += 1
+    return share
+
+
+class EventHubsDataSource(DataSource):
+    """`spark.readStream.format("hubstream-eventhubs")`: the Scala connector's schema and options."""
+
+    def __init__(self, options: dict[str, str]) -> None:
+        super().__init__(options)
+        # Parse now, so a bad option fails `load()` rather than the running query.
+        self.parsed = EventHubsOptions.parse(options)
+
+    @classmethod
+    def name(cls) -> str:
+        return SOURCE_NAME
+
+    def schema(self) -> str:
+        return SCHEMA_DDL
+
+    def streamReader(self, schema: StructType) -> DataSourceStreamReader:
+        return EventHubsStreamReader(self.parsed)
