@@ -47,6 +47,7 @@ from pathlib import Path
 from emulator.storage.log import (
     FsyncPolicy,
     PartitionLog,
+    PartitionsByHub,
     Retention,
     StoredEvent,
     check_append,
@@ -591,7 +592,7 @@ class DiskPartitionLog:
             raise ValueError(f"partition log {self._dir} is closed")
 
 
-class DiskStore:
+class DiskStore(PartitionsByHub[DiskPartitionLog]):
     """Partitions under `data_dir`, which this process locks.
 
     A partition is opened (and its files checked) on its first partition() call, and only opened
@@ -611,12 +612,11 @@ class DiskStore:
             raise ValueError(f"segment_bytes must be positive, got {segment_bytes}")
         if fsync_interval_s < 0:
             raise ValueError(f"fsync_interval_s must not be negative, got {fsync_interval_s}")
+        super().__init__(retention)
         self._dir = Path(data_dir)
-        self._retention = retention
         self._fsync = fsync
         self._fsync_interval_s = fsync_interval_s
         self._segment_bytes = segment_bytes
-        self._partitions: dict[tuple[str, str], DiskPartitionLog] = {}
         self._dir.mkdir(parents=True, exist_ok=True)
         # Two processes appending to the same files would interleave records, so claim the directory.
         self._lock_fd = os.open(self._dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -649,16 +649,9 @@ class DiskStore:
             self._partitions[key] = log
         return log
 
-    def _retention_of(self, hub: str) -> Retention:
-        return Retention() if self._retention is None else self._retention(hub)
-
-    def apply_retention(self, now_ms: int) -> int:
-        return sum(log.apply_retention(now_ms) for log in self._partitions.values())
-
     def close(self) -> None:
         try:
-            for log in self._partitions.values():
-                log.close()
+            self._close_partitions()
         finally:
             if self._lock_fd >= 0:
                 os.close(self._lock_fd)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,3 +126,24 @@ def check_append(
 def expiry_cutoff(retention: Retention, now_ms: int) -> int | None:
     """Events enqueued before the returned time are expired by age; None when age is unlimited."""
     return None if retention.max_age_ms is None else now_ms - retention.max_age_ms
+
+
+AnyLog = TypeVar("AnyLog", bound=PartitionLog)
+
+
+class PartitionsByHub(Generic[AnyLog]):
+    """What both stores share: partitions by (hub, partition id), retention looked up per hub name."""
+
+    def __init__(self, retention: Callable[[str], Retention] | None) -> None:
+        self._retention = retention
+        self._partitions: dict[tuple[str, str], AnyLog] = {}
+
+    def _retention_of(self, hub: str) -> Retention:
+        return Retention() if self._retention is None else self._retention(hub)
+
+    def apply_retention(self, now_ms: int) -> int:
+        return sum(log.apply_retention(now_ms) for log in self._partitions.values())
+
+    def _close_partitions(self) -> None:
+        for log in self._partitions.values():
+            log.close()

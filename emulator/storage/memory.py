@@ -8,6 +8,7 @@ from operator import attrgetter
 
 from emulator.storage.log import (
     PartitionLog,
+    PartitionsByHub,
     Retention,
     StoredEvent,
     check_append,
@@ -103,12 +104,11 @@ class MemoryPartitionLog:
         pass
 
 
-class MemoryStore:
+class MemoryStore(PartitionsByHub[MemoryPartitionLog]):
     """Partitions kept in memory, created on first use; retention is looked up per hub name."""
 
     def __init__(self, retention: Callable[[str], Retention] | None = None) -> None:
-        self._retention = retention
-        self._partitions: dict[tuple[str, str], MemoryPartitionLog] = {}
+        super().__init__(retention)
 
     def partition(self, hub: str, partition_id: str) -> PartitionLog:
         key = (hub, partition_id)
@@ -119,12 +119,5 @@ class MemoryStore:
             log = self._partitions[key] = MemoryPartitionLog(lambda: self._retention_of(hub))
         return log
 
-    def _retention_of(self, hub: str) -> Retention:
-        return Retention() if self._retention is None else self._retention(hub)
-
-    def apply_retention(self, now_ms: int) -> int:
-        return sum(log.apply_retention(now_ms) for log in self._partitions.values())
-
     def close(self) -> None:
-        for log in self._partitions.values():
-            log.close()
+        self._close_partitions()
