@@ -65,8 +65,8 @@ bench: venv ## run the benchmarks
 emulator: venv ## start the Event Hubs emulator in the foreground (python -m emulator)
 	$(VENV_PY) -m emulator
 
-run: venv java ## run the end-to-end demo against a fresh emulator
-	$(VENV_PY) -m emulator.roundtrip
+run: venv java ## start the emulator, send test events, read them with Spark in readable batches
+	$(VENV_PY) -m jobs.demo
 
 clean: ## remove build output and tool caches (keeps .venv; rm -rf .venv to rebuild it)
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

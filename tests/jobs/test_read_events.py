@@ -1,0 +1,165 @@
+"""The read job against a real emulator: in-process with memory and parquet sinks, and its command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from azure.eventhub import EventData, EventHubProducerClient
+from pyspark.sql import SparkSession
+
+from conf import Settings, load_settings
+from emulator.process import EmulatorProcess
+from jobs.read_events import build_stream, readable_error, run, start_query, transform
+
+HUB = "tweets"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def send(cs: str, first: int, count: int, partitions: str = "0123") -> None:
+    """Events with bodies first..first+count-1, spread round-robin over `partitions`."""
+    with EventHubProducerClient.from_connection_string(cs, eventhub_name=HUB) as producer:
+        for index, pid in enumerate(partitions):
+            batch = producer.create_batch(partition_id=pid)
+            for i in range(first, first + count):
+                if i % len(partitions) == index:
+                    batch.add(EventData(str(i)))
+            if len(batch):
+                producer.send_batch(batch)
+
+
+def settings_for(emulator: EmulatorProcess) -> Settings:
+    return load_settings("local", connection_string=emulator.connection_string, environ={})
+
+
+def read_memory(
+    spark: SparkSession, settings: Settings, tmp: Path, name: str, max_events: int, position: str = "-1"
+) -> tuple[list[str], list[int]]:
+    """One available-now run into a memory table: the bodies read and each batch's size."""
+    events = build_stream(spark, settings, max_events_per_trigger=max_events, starting_position=position)
+    query = start_query(
+        transform(events, "memory"), "memory", None, tmp / name, "available-now", query_name=name
+    )
+    try:
+        assert query.awaitTermination(120)
+    finally:
+        query.stop()
+    assert query.exception() is None
+    sizes = [p["numInputRows"] for p in query.recentProgress if p["numInputRows"]]
+    bodies = [r.Body for r in spark.table(name).collect()]
+    return bodies, sizes
+
+
+def test_memory_sink_every_event_once_in_bounded_batches(
+    spark: SparkSession, emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    send(emulator.connection_string, 0, 13)
+    settings = settings_for(emulator)
+    bodies, sizes = read_memory(spark, settings, tmp_path, "all_events", max_events=5)
+    assert sorted(map(int, bodies)) == list(range(13))
+    assert sum(sizes) == 13 and max(sizes) <= 5
+    columns = spark.table("all_events").columns
+    assert columns == [
+        "Offset",
+        "Time (readable)",
+        "Timestamp",
+        "Body",
+        "Partition",
+        "SequenceNumber",
+        "Offset (string)",
+    ]
+
+    # @latest skips what is already there; seq:N starts every partition at that sequence number.
+    latest, _ = read_memory(spark, settings, tmp_path, "latest_events", max_events=5, position="@latest")
+    assert latest == []
+    from_seq, _ = read_memory(spark, settings, tmp_path, "seq_events", max_events=50, position="seq:2")
+    # Partition p holds bodies p, p+4, p+8, ...: sequence numbers >= 2 are bodies >= 8.
+    assert sorted(map(int, from_seq)) == list(range(8, 13))
+
+
+def test_parquet_restart_no_duplicate_no_gap(
+    spark: SparkSession, emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    cs = emulator.connection_string
+    settings = settings_for(emulator)
+    out, checkpoint = tmp_path / "out", tmp_path / "checkpoint"
+    send(cs, 0, 9)
+    first = run(
+        spark, settings, sink="parquet", path=out, checkpoint=checkpoint, max_events_per_trigger=5, say=print
+    )
+    assert first.events == 9 and max(n for _, n in first.batches) <= 5
+    send(cs, 9, 4)
+    second = run(
+        spark, settings, sink="parquet", path=out, checkpoint=checkpoint, max_events_per_trigger=5, say=print
+    )
+    assert second.events == 4
+    rows = spark.read.parquet(str(out)).collect()
+    assert sorted(int(r.body) for r in rows) == list(range(13))
+    assert set(spark.read.parquet(str(out)).columns) >= {"offset", "time_readable", "body", "sequence_number"}
+
+
+def test_wrong_key_is_one_readable_line(
+    spark: SparkSession, emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    wrong = emulator.connection_string.replace("SAS_KEY_VALUE", "d3Jvbmcta2V5")
+    settings = load_settings("local", connection_string=wrong, environ={})
+    with pytest.raises(Exception) as raised:
+        run(spark, settings, sink="memory", checkpoint=tmp_path / "cp", say=print)
+    line = readable_error(raised.value, "d3Jvbmcta2V5")
+    assert line.startswith("EventHubsReadError: ") and "AuthenticationError" in line
+    assert "\n" not in line and "d3Jvbmcta2V5" not in line and "\tat " not in line
+
+
+def cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVENTHUB_", "HUBSTREAM_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "jobs.read_events", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_help() -> None:
+    result = cli("--help")
+    assert result.returncode == 0
+    for flag in ("--max-events-per-trigger", "--starting-position", "--trigger", "--sink", "--checkpoint"):
+        assert flag in result.stdout
+    assert "seq:N" in result.stdout and "processing-time" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["--connection-string", "Endpoint=sb://x;SharedAccessKey=s3cr3tvalue"], 1, "SharedAccessKeyName"),
+        (["--sink", "parquet"], 2, "--path"),
+        (["--sink", "json", "--path", "out"], 2, "--checkpoint"),
+        (["--trigger", "sometimes"], 2, "processing-time"),
+        (["--starting-position", "latest"], 2, "seq:N"),
+        (["--max-events-per-trigger", "0"], 2, "positive"),
+    ],
+)
+def test_bad_arguments_one_line(args: list[str], code: int, needle: str) -> None:
+    result = cli(*args)
+    assert result.returncode == code
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(("error:", "python -m jobs.read_events: error:")) and needle in last
+    assert "s3cr3tvalue" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_console_run_shows_readable_batches(emulator: EmulatorProcess) -> None:
+    send(emulator.connection_string, 0, 12, partitions="0")
+    result = cli("--connection-string", emulator.connection_string, "--max-events-per-trigger", "5")
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "Batch: 0" in out and "Batch: 2" in out and "Batch: 3" not in out
+    for column in ("Offset", "Time (readable)", "Timestamp", "Body", "Partition", "SequenceNumber"):
+        assert f"|{column}" in out
+    assert "Batch 0: 5 events" in out and "Batch 2: 2 events" in out
+    assert "read 12 events in 3 batches" in out
+    assert "SAS_KEY_VALUE" not in out
