@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="small sizes (30,000 ingested, 100,000 stored events): ~1-2 minutes",
     )
     parser.add_argument(
-        "--only", choices=["ingest", "egress", "memory", "producer"], help="run one measurement"
+        "--only", choices=["ingest", "egress", "memory", "producer", "job"], help="run one measurement"
     )
     parser.add_argument(
         "--ingest-events", type=int, help="events per ingest run (default 300,000; quick 30,000)"
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     ingest_events = args.ingest_events or (30_000 if args.quick else 300_000)
     stored_events = args.stored_events or (100_000 if args.quick else 1_000_000)
-    wanted = {args.only} if args.only else {"ingest", "egress", "memory", "producer"}
+    wanted = {args.only} if args.only else {"ingest", "egress", "memory", "producer", "job"}
     started = time.monotonic()
     figures: list[Figure] = []
 
@@ -67,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
                 if "egress" in wanted:
                     figures.append(memory.after_reads(filled))
                 figures += memory.after_restart(filled)
+
+    if "job" in wanted:
+        from . import job
+
+        figures += job.run(stored_events)
 
     print(f"\n== summary ({time.monotonic() - started:.0f} s, {'quick' if args.quick else 'full'} sizes)")
     print(table([f.row() for f in figures], ("bench", "figure", "value", "target", "")))
