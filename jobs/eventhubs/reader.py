@@ -7,14 +7,11 @@ partition properties; executors read exact sequence ranges with the azure-eventh
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
@@ -40,6 +37,7 @@ SCHEMA_DDL = (
     "systemProperties map<string,string>"
 )
 ROWS_PER_BATCH = 5000
+PREFETCH = 3000  # events the service may send ahead of the reader (the SDK's default: 300)
 
 log = logging.getLogger(__name__)
 
@@ -116,61 +114,140 @@ def _receive(
     inclusive: bool,
     idle_timeout_s: float,
     describe: Callable[[], str],
+    prefetch: int = PREFETCH,
 ) -> Generator[EventData]:
     """Events of one partition from `position` until the caller stops; TimeoutError when none arrive.
 
-    The SDK only offers a callback loop, so it runs in a thread feeding a small queue; the caller's
-    pace limits how far it reads ahead.
+    Uses the SDK's partition consumer in the calling thread (what its EventProcessor drives in a
+    loop): no hand-over between threads, and closing it only detaches one link. Closes `client`.
     """
-    items: queue.Queue[list[EventData] | BaseException] = queue.Queue(maxsize=4)
-    stopped = threading.Event()
+    received: list[EventData] = []
 
-    def put(item: list[EventData] | BaseException) -> None:
-        while not stopped.is_set():
-            try:
-                items.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def on_batch(_context: Any, events: list[EventData]) -> None:
+    def on_events(events: list[EventData] | None) -> None:
         if events:
-            put(events)
+            received.extend(events)
 
-    def on_error(_context: Any, error: Exception) -> None:
-        put(error)
-
-    worker = threading.Thread(
-        target=client.receive_batch,
-        kwargs={
-            "on_event_batch": on_batch,
-            "on_error": on_error,
-            "partition_id": partition_id,
-            "starting_position": position,
-            "starting_position_inclusive": inclusive,
-            "max_batch_size": 300,
-        },
-        name=f"eventhubs-receive-{partition_id}",
-        daemon=True,
+    # The SDK's own per-partition receiver; it calls back with the list of events alone.
+    create_consumer: Callable[..., Any] = client._create_consumer
+    consumer = create_consumer(
+        client._consumer_group,
+        partition_id,
+        position,
+        on_events,
+        event_position_inclusive=inclusive,
+        prefetch=prefetch,
     )
-    worker.start()
+    # No keep-alive thread: this loop keeps the connection busy, and closing the consumer would
+    # wait up to a second for that thread to wake up and notice.
+    consumer._keep_alive = 0
     try:
+        last = time.monotonic()
         while True:
             try:
-                item = items.get(timeout=idle_timeout_s)
-            except queue.Empty:
-                raise TimeoutError(f"no event arrived within {idle_timeout_s:g} s: {describe()}") from None
-            if isinstance(item, BaseException):
-                raise EventHubsReadError(f"{describe()}: {type(item).__name__}: {item}") from None
-            yield from item
+                consumer.receive(True, max(prefetch, 300), None)
+            except Exception as e:
+                raise EventHubsReadError(f"{describe()}: {type(e).__name__}: {e}") from None
+            if received:
+                events = received[:]
+                received.clear()
+                yield from events
+                last = time.monotonic()
+            elif time.monotonic() - last > idle_timeout_s:
+                raise TimeoutError(f"no event arrived within {idle_timeout_s:g} s: {describe()}")
     finally:
-        stopped.set()
-        client.close()
-        worker.join(10)
+        try:
+            consumer.close()
+        finally:
+            client.close()
 
 
-def _properties(client: EventHubConsumerClient, pid: str) -> dict[str, Any]:
-    return client.get_partition_properties(pid)
+class _Management:
+    """One SDK client and one open management link, kept for the reader's lifetime.
+
+    The SDK opens (and authenticates) a new management link for every request, polling for it in
+    50 ms steps: ~0.37 s a call. A link kept open answers in milliseconds. Any failure on it falls
+    back to the SDK's own call, which retries and raises the SDK's errors.
+    """
+
+    def __init__(self, client: EventHubConsumerClient, timeout_s: float) -> None:
+        self.client = client
+        self._timeout_s = timeout_s
+        self._link: Any = None
+        self._auth: Any = None
+
+    def partition_ids(self) -> list[str]:
+        return self.client.get_partition_ids()
+
+    def partition_properties(self, pid: str) -> dict[str, Any]:
+        try:
+            return self._fast_properties(pid)
+        except Exception:
+            self._close_link()
+        return self.client.get_partition_properties(pid)
+
+    def _open_link(self) -> Any:
+        if self._link is None:
+            c: Any = self.client
+            auth = c._create_auth()
+            link = c._amqp_transport.create_mgmt_client(c._address, mgmt_auth=auth, config=c._config)
+            try:
+                link.open()
+                deadline = time.monotonic() + self._timeout_s
+                while not link.client_ready():  # each call waits on the socket, no busy loop
+                    if time.monotonic() > deadline:
+                        raise TimeoutError("management link not ready")
+            except BaseException:
+                link.close()
+                raise
+            self._link, self._auth = link, auth
+        return self._link
+
+    def _fast_properties(self, pid: str) -> dict[str, Any]:
+        from azure.eventhub._constants import (
+            MGMT_PARTITION_OPERATION,
+            MGMT_STATUS_CODE,
+            MGMT_STATUS_DESC,
+            READ_OPERATION,
+        )
+        from azure.eventhub._utils import utc_from_timestamp
+
+        c: Any = self.client
+        transport = c._amqp_transport
+        link = self._open_link()
+        message = transport.build_message(application_properties={"name": c.eventhub_name, "partition": pid})
+        message.application_properties["security_token"] = transport.get_updated_token(self._auth)
+        status, _description, response = transport.mgmt_client_request(
+            link,
+            message,
+            operation=READ_OPERATION,
+            operation_type=MGMT_PARTITION_OPERATION,
+            status_code_field=MGMT_STATUS_CODE,
+            description_fields=MGMT_STATUS_DESC,
+            timeout=min(self._timeout_s, 10.0),  # a stale link must not hang: fall back to the SDK
+        )
+        info = response.value if int(status) < 400 else None
+        if not info:
+            raise RuntimeError(f"management request failed with status {status}")
+        return {
+            "beginning_sequence_number": int(info[b"begin_sequence_number"]),
+            "last_enqueued_sequence_number": int(info[b"last_enqueued_sequence_number"]),
+            "last_enqueued_offset": bytes(info[b"last_enqueued_offset"]).decode("utf-8"),
+            "last_enqueued_time_utc": utc_from_timestamp(float(info[b"last_enqueued_time_utc"]) / 1000),
+        }
+
+    def _close_link(self) -> None:
+        link, self._link, self._auth = self._link, None, None
+        if link is not None:
+            try:
+                link.close()
+            except Exception:  # closing a broken link: nothing left to do
+                log.debug("closing the management link failed", exc_info=True)
+
+    def close(self) -> None:
+        try:
+            self._close_link()
+        finally:
+            self.client.close()
 
 
 def _text(value: Any) -> str | None:
@@ -243,57 +320,71 @@ def read_partition(p: EventHubsPartition) -> Iterator[pa.RecordBatch]:
             f"sequence numbers [{p.start if start is None else start}, {p.end})"
         )
 
+    if p.start >= p.end:
+        return
+    client = _client(
+        p.connection_string, p.fully_qualified_namespace, p.hub, p.consumer_group, p.operation_timeout_s
+    )
+    expected = p.start
+    rows: list[EventData] = []
+    events = _receive(
+        client,
+        p.partition_id,
+        p.start,
+        True,
+        p.receiver_timeout_s,
+        lambda: f"{where()} (waiting for {expected}; raise {RECEIVER_TIMEOUT} if the hub is slow)",
+        prefetch=max(1, min(PREFETCH, p.end - p.start)),
+    )
+    try:
+        first = True
+        for event in events:
+            seq = event.sequence_number
+            assert seq is not None
+            if seq < expected:  # delivered twice after a reconnect
+                continue
+            if seq > expected:
+                # The service starts at the oldest event it keeps when older ones are gone.
+                gone = "are gone (retention) from" if first else "are missing from"
+                _data_loss(p, f"events {expected}..{seq - 1} {gone} {where()}")
+            first = False
+            if seq >= p.end:
+                break
+            rows.append(event)
+            expected = seq + 1
+            if len(rows) >= ROWS_PER_BATCH:
+                yield _to_batch(rows, p.partition_id)
+                rows = []
+            if expected >= p.end:
+                break
+    except TimeoutError as e:
+        if not _range_expired(p, expected, where):
+            raise EventHubsReadError(_redact(str(e), p.connection_string)) from None
+    except EventHubsReadError as e:
+        raise EventHubsReadError(_redact(str(e), p.connection_string)) from None
+    finally:
+        events.close()
+    if rows:
+        yield _to_batch(rows, p.partition_id)
+
+
+def _range_expired(p: EventHubsPartition, expected: int, where: Callable[[int | None], str]) -> bool:
+    """After a timeout: True (data loss reported) when the rest of the range has expired."""
     client = _client(
         p.connection_string, p.fully_qualified_namespace, p.hub, p.consumer_group, p.operation_timeout_s
     )
     try:
-        try:
-            begin = client.get_partition_properties(p.partition_id)["beginning_sequence_number"]
-        except Exception as e:
-            raise EventHubsReadError(
-                _redact(f"{where()}: {type(e).__name__}: {e}", p.connection_string)
-            ) from None
-        start = p.start
-        if start < begin:
-            _data_loss(p, f"events {start}..{begin - 1} are gone (retention) from {where()}")
-            start = begin
-        if start >= p.end:
-            return
-        expected = start
-        rows: list[EventData] = []
-        events = _receive(
-            client,
-            p.partition_id,
-            start,
-            True,
-            p.receiver_timeout_s,
-            lambda: f"{where()} (waiting for {expected}; raise {RECEIVER_TIMEOUT} if the hub is slow)",
-        )
-        try:
-            for event in events:
-                seq = event.sequence_number
-                assert seq is not None
-                if seq < expected:  # delivered twice after a reconnect
-                    continue
-                if seq > expected:
-                    _data_loss(p, f"events {expected}..{seq - 1} are missing from {where()}")
-                if seq >= p.end:
-                    break
-                rows.append(event)
-                expected = seq + 1
-                if len(rows) >= ROWS_PER_BATCH:
-                    yield _to_batch(rows, p.partition_id)
-                    rows = []
-                if expected >= p.end:
-                    break
-        except (TimeoutError, EventHubsReadError) as e:
-            raise EventHubsReadError(_redact(str(e), p.connection_string)) from None
-        finally:
-            events.close()
-        if rows:
-            yield _to_batch(rows, p.partition_id)
+        begin = int(client.get_partition_properties(p.partition_id)["beginning_sequence_number"])
+    except Exception as e:
+        raise EventHubsReadError(
+            _redact(f"{where(expected)}: {type(e).__name__}: {e}", p.connection_string)
+        ) from None
     finally:
         client.close()
+    if begin < p.end:
+        return False
+    _data_loss(p, f"events {expected}..{p.end - 1} are gone (retention) from {where(expected)}")
+    return True
 
 
 def _data_loss(p: EventHubsPartition, message: str) -> None:
@@ -321,7 +412,7 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
     def __init__(self, options: EventHubsOptions, clock: Callable[[], float] = time.monotonic) -> None:
         self.options = options
         self._clock = clock
-        self._clients: dict[str, EventHubConsumerClient] = {}
+        self._management: _Management | None = None  # never pickled: not in InputPartitions
         self._pool: ThreadPoolExecutor | None = None
         self._partition_ids: list[str] | None = None
         self._target: dict[str, int] | None = None  # Trigger.AvailableNow: never read past this
@@ -336,26 +427,24 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
             o.connection_string, o.fully_qualified_namespace, o.name, o.consumer_group, o.operation_timeout_s
         )
 
-    def _call(self, what: str, fn: Callable[[EventHubConsumerClient], Any], client_key: str = "") -> Any:
+    def _call(self, what: str, fn: Callable[[_Management], Any]) -> Any:
         try:
-            client = self._clients.get(client_key)
-            if client is None:
-                client = self._clients[client_key] = self._new_client()
-            return fn(client)
+            if self._management is None:
+                self._management = _Management(self._new_client(), self.options.operation_timeout_s)
+            return fn(self._management)
         except Exception as e:
             message = f"cannot {what} of {self._describe()}: {type(e).__name__}: {e}"
             raise EventHubsReadError(_redact(message, self.options.connection_string)) from None
 
     def partition_ids(self) -> list[str]:
         if self._partition_ids is None:
-            ids = self._call("list the partitions", lambda c: c.get_partition_ids())
+            ids = self._call("list the partitions", lambda m: m.partition_ids())
             self._partition_ids = sorted(ids, key=lambda p: (len(p), p))
         return self._partition_ids
 
     def _state(self, pid: str) -> PartitionState:
-        # One client per partition: SDK clients are not thread-safe, and each management request
-        # takes a few hundred ms, so the partitions are asked in parallel.
-        props = self._call(f"read partition {pid}'s properties", partial(_properties, pid=pid), pid)
+        # One client and one open management link: each request then takes milliseconds.
+        props = self._call(f"read partition {pid}'s properties", lambda m: m.partition_properties(pid))
         begin = int(props["beginning_sequence_number"])
         return PartitionState(
             begin=begin,
@@ -365,14 +454,13 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
         )
 
     def partition_states(self) -> dict[str, PartitionState]:
-        ids = self.partition_ids()
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(min(8, len(ids)), thread_name_prefix="eventhubs-driver")
-        return dict(zip(ids, self._pool.map(self._state, ids), strict=True))
+        return {pid: self._state(pid) for pid in self.partition_ids()}
 
     def initialOffset(self) -> dict[str, int]:
         states = self.partition_states()
-        assert self._pool is not None
+        if self._pool is None:
+            workers = max(1, min(8, len(states)))
+            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="eventhubs-driver")
         # Resolving an offset or a time may wait on a receiver: do the partitions side by side.
         resolved = self._pool.map(
             lambda pid: self._resolve(pid, self.options.position_for(pid), states[pid]), states
@@ -478,9 +566,9 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
         """Nothing to do: Spark's checkpoint holds the offsets."""
 
     def stop(self) -> None:
-        for client in self._clients.values():
-            client.close()
-        self._clients.clear()
+        management, self._management = self._management, None
+        if management is not None:
+            management.close()
         if self._pool is not None:
             self._pool.shutdown(wait=False)
             self._pool = None
