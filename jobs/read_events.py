@@ -27,6 +27,7 @@ if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from conf import Settings, SettingsError, add_settings_arguments, settings_from_arguments
+from conf.arguments import positive_float, positive_int
 from jobs.eventhubs import register
 from jobs.eventhubs.connector import (
     CONNECTOR_FORMAT,
@@ -319,26 +320,6 @@ def _quiet_query_errors(spark: SparkSession) -> None:
         pass  # only the log's verbosity depends on this
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number, e.g. 5") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds, e.g. 30") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
 def _position(text: str) -> str:
     try:
         starting_position_json(text)
@@ -372,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     read = parser.add_argument_group("reading")
     read.add_argument(
         "--max-events-per-trigger",
-        type=_positive,
+        type=positive_int,
         metavar="N",
         help="at most N events per micro-batch (default: the profile's max_events_per_trigger)",
     )
@@ -393,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     read.add_argument(
         "--timeout",
-        type=_seconds,
+        type=positive_float,
         metavar="SECONDS",
         help="stop the query after this long (default: when available-now is done; with processing-time, "
         "never: Ctrl-C stops it)",

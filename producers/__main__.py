@@ -16,6 +16,7 @@ from typing import Any
 from azure.eventhub.exceptions import EventHubError
 
 from conf import Settings, SettingsError, add_settings_arguments, settings_from_arguments
+from conf.arguments import positive_float, positive_int
 
 from . import send_events
 from .events import Event
@@ -43,47 +44,33 @@ def build_parser() -> argparse.ArgumentParser:
         "--source", choices=SOURCES, default="test", help="what to send (default: %(default)s)"
     )
     limits = parser.add_argument_group("how much and how fast")
-    limits.add_argument("--count", type=_positive_int, help="stop after this many events")
-    limits.add_argument("--duration", type=_positive_float, metavar="SECONDS", help="stop after this long")
+    limits.add_argument("--count", type=positive_int, help="stop after this many events")
+    limits.add_argument("--duration", type=positive_float, metavar="SECONDS", help="stop after this long")
     limits.add_argument(
-        "--rate", type=_positive_float, metavar="EVENTS_PER_S", help="at most this many events/s"
+        "--rate", type=positive_float, metavar="EVENTS_PER_S", help="at most this many events/s"
     )
     limits.add_argument(
         "--partition-id", help="send every event to this partition (default: by key, or spread)"
     )
     sending = parser.add_argument_group("sending (defaults from the profile's [producer] table)")
     sending.add_argument(
-        "--linger", type=_positive_float, metavar="SECONDS", help="send a partly filled batch after"
+        "--linger", type=positive_float, metavar="SECONDS", help="send a partly filled batch after"
     )
     sending.add_argument("--oversize", choices=("skip", "fail"), help="an event larger than the hub accepts")
     sending.add_argument("--retry-total", type=int, metavar="N", help="SDK retries per failed send")
     sources = parser.add_argument_group("sources")
     sources.add_argument("--message", help="test: send this text repeatedly instead of the tutorial's three")
-    sources.add_argument("--devices", type=_positive_int, help="telemetry: number of simulated devices")
+    sources.add_argument("--devices", type=positive_int, help="telemetry: number of simulated devices")
     sources.add_argument("--interval", type=float, metavar="SECONDS", help="telemetry: pause between rounds")
     sources.add_argument("--file", type=Path, help="file: the JSON-lines or text file to replay")
     sources.add_argument("--key-field", help="file: JSON field whose value is the partition key")
     sources.add_argument("--query", help="twitter: recent-search query (default from the profile)")
     sources.add_argument(
-        "--poll-interval", type=_positive_float, metavar="SECONDS", help="twitter: between polls"
+        "--poll-interval", type=positive_float, metavar="SECONDS", help="twitter: between polls"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress, only the final summary")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
 
 
 def apply_flags(settings: Settings, args: argparse.Namespace) -> Settings:
