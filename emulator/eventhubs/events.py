@@ -31,8 +31,6 @@ OFFSET = Symbol("x-opt-offset")
 ENQUEUED_TIME = Symbol("x-opt-enqueued-time")
 _STAMPED = frozenset((SEQUENCE_NUMBER, OFFSET, ENQUEUED_TIME, PARTITION_KEY))
 
-_U32 = struct.Struct(">I")
-
 
 def unpack(payload: bytes, message_format: int) -> tuple[list[bytes], str | None]:
     """The single messages a transfer carries, and the partition key its envelope names (if any)."""
@@ -69,29 +67,21 @@ def stamp(
     """The message as consumers receive it: the service's annotations merged into its own."""
     sections = split_sections(message)
     own_section = next((s for s in sections if s.code == MESSAGE_ANNOTATIONS), None)
-    if own_section is None or _only_partition_key(message, own_section):
-        return _stamp_fast(message, sections, sequence_number, offset, enqueued_ms, partition_key)
-    annotations: dict[Any, Any] = {
-        SEQUENCE_NUMBER: sequence_number,
-        OFFSET: str(offset),
-        ENQUEUED_TIME: Timestamp(enqueued_ms),
-    }
-    if partition_key is not None:
-        annotations[PARTITION_KEY] = partition_key
-    out = bytearray()
-    placed = False
-    for section in sections:
-        if section.code == MESSAGE_ANNOTATIONS:
-            own = section_value(message, section) or {}
-            annotations.update((k, v) for k, v in own.items() if k not in _STAMPED)
-            continue
-        if not placed and section.code > MESSAGE_ANNOTATIONS:
-            _write_annotations(out, annotations)
-            placed = True
-        out += message[section.start : section.end]
-    if not placed:
-        _write_annotations(out, annotations)
-    return bytes(out)
+    own = (section_value(message, own_section) or {}) if own_section is not None else {}
+    kept = {k: v for k, v in own.items() if k not in _STAMPED}
+    if kept:
+        annotations: dict[Any, Any] = {
+            SEQUENCE_NUMBER: sequence_number,
+            OFFSET: str(offset),
+            ENQUEUED_TIME: Timestamp(enqueued_ms),
+            **({PARTITION_KEY: partition_key} if partition_key is not None else {}),
+            **kept,
+        }
+        section = bytearray(b"\x00\x53\x72")
+        write(section, annotations)
+    else:
+        section = _service_annotations(sequence_number, offset, enqueued_ms, partition_key)
+    return _replace_annotations(message, sections, section)
 
 
 # The common case, written directly: no annotations of the sender's own but (maybe) its partition key.
@@ -99,14 +89,7 @@ _KEYS = {name: encode(name) for name in (SEQUENCE_NUMBER, OFFSET, ENQUEUED_TIME,
 _TYPED_LONG = struct.Struct(">Bq")
 
 
-def _only_partition_key(message: bytes, section: Section) -> bool:
-    annotations = section_value(message, section) or {}
-    return set(annotations) <= {PARTITION_KEY}
-
-
-def _stamp_fast(
-    message: bytes, sections: list[Section], sequence: int, offset: int, enqueued_ms: int, key: str | None
-) -> bytes:
+def _service_annotations(sequence: int, offset: int, enqueued_ms: int, key: str | None) -> bytearray:
     body = bytearray(_KEYS[SEQUENCE_NUMBER])
     body += _TYPED_LONG.pack(0x81, sequence)  # long
     body += _KEYS[OFFSET]
@@ -118,28 +101,27 @@ def _stamp_fast(
         body += _KEYS[PARTITION_KEY]
         write(body, key)
         count = 8
-    head = bytes((0x00, 0x53, 0x72, 0xC1, len(body) + 1, count)) if len(body) < 255 else (
-        b"\x00\x53\x72\xd1" + struct.pack(">II", len(body) + 4, count)
-    )  # fmt: skip
+    if len(body) < 255:
+        section = bytearray((0x00, 0x53, MESSAGE_ANNOTATIONS, 0xC1, len(body) + 1, count))
+    else:
+        section = bytearray(b"\x00\x53\x72\xd1") + struct.pack(">II", len(body) + 4, count)
+    return section + body
+
+
+def _replace_annotations(message: bytes, sections: list[Section], annotations: bytes | bytearray) -> bytes:
+    """The message with its message-annotations section replaced, in the place the spec gives it."""
     out = bytearray()
     placed = False
     for section in sections:
         if section.code == MESSAGE_ANNOTATIONS:
             continue
         if not placed and section.code > MESSAGE_ANNOTATIONS:
-            out += head
-            out += body
+            out += annotations
             placed = True
         out += message[section.start : section.end]
     if not placed:
-        out += head
-        out += body
+        out += annotations
     return bytes(out)
-
-
-def _write_annotations(out: bytearray, annotations: dict[Any, Any]) -> None:
-    out += b"\x00\x53\x72"
-    write(out, annotations)
 
 
 def with_delivery_annotations(stored: bytes, annotations: dict[Any, Any]) -> bytes:
