@@ -1,19 +1,23 @@
-"""The server side of an AMQP 1.0 connection, sans-I/O: bytes in, events out, bytes to send.
+"""Either end of an AMQP 1.0 connection, sans-I/O: bytes in, events out, bytes to send.
 
-    conn = Connection(container_id="emulator")
+    conn = Connection(container_id="emulator")                  # the service's end (the emulator)
+    conn = Connection.client("reader", hostname="ns.example")   # the client's end (the Spark reader)
     conn.receive_data(data)            # bytes from the socket; b"" at end of stream
     while (event := conn.next_event()) is not NEED_DATA: ...
     socket.send(conn.data_to_send())
 
 It owns protocol bookkeeping (headers, SASL, open/close, session windows, link credit, delivery ids,
 multi-frame transfers, heartbeats) and hands the application only what it must decide: a link to accept
-or refuse, a message that arrived, credit to spend. No sockets, no asyncio, no clock of its own.
+or refuse, a message that arrived, credit to spend. The two ends differ only in who speaks first (a
+client sends the headers, SASL init and open, and begins sessions and attaches links); sessions, links,
+transfers and flow are the same code. No sockets, no asyncio, no clock of its own.
 """
 
 from __future__ import annotations
 
 import enum
 import struct
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,6 +81,14 @@ class ConnectionOpened:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkAttached:
+    """The peer answered an attach of ours: the link is usable (a detach follows if it was refused)."""
+
+    link: Link
+    remote: Attach
+
+
+@dataclass(frozen=True, slots=True)
 class LinkAttaching:
     """The peer attached a link: answer with `accept_attach` or `refuse_attach`."""
 
@@ -116,7 +128,15 @@ class ConnectionClosed:
     clean: bool
 
 
-Event = ConnectionOpened | LinkAttaching | CreditGranted | MessageReceived | LinkDetached | ConnectionClosed
+Event = (
+    ConnectionOpened
+    | LinkAttached
+    | LinkAttaching
+    | CreditGranted
+    | MessageReceived
+    | LinkDetached
+    | ConnectionClosed
+)
 
 
 # ---- the connection's state machine, as data -----------------------------------------------------------
@@ -125,6 +145,8 @@ Event = ConnectionOpened | LinkAttaching | CreditGranted | MessageReceived | Lin
 class State(enum.Enum):
     AWAIT_HEADER = "await protocol header"
     AWAIT_SASL_INIT = "await sasl-init"
+    AWAIT_SASL_MECHANISMS = "await sasl-mechanisms"
+    AWAIT_SASL_OUTCOME = "await sasl-outcome"
     AWAIT_AMQP_HEADER = "await AMQP header after SASL"
     AWAIT_OPEN = "await open"
     OPEN = "open"
@@ -134,13 +156,7 @@ class State(enum.Enum):
 
 
 # (state, input) -> next state. An input missing here for the current state is a protocol error.
-TRANSITIONS: dict[tuple[State, str], State] = {
-    # Event Hubs clients start with SASL; a client may also skip it and open anonymously.
-    (State.AWAIT_HEADER, "sasl header"): State.AWAIT_SASL_INIT,
-    (State.AWAIT_HEADER, "amqp header"): State.AWAIT_OPEN,
-    (State.AWAIT_SASL_INIT, "sasl accepted"): State.AWAIT_AMQP_HEADER,
-    # A refused SASL outcome ends the connection: the peer may not go on to open it.
-    (State.AWAIT_SASL_INIT, "sasl refused"): State.CLOSED,
+_OPEN_AND_CLOSE: dict[tuple[State, str], State] = {
     (State.AWAIT_AMQP_HEADER, "amqp header"): State.AWAIT_OPEN,
     (State.AWAIT_OPEN, "open"): State.OPEN,
     (State.OPEN, "close"): State.CLOSED,  # theirs, answered with ours at once
@@ -150,6 +166,29 @@ TRANSITIONS: dict[tuple[State, str], State] = {
     (State.CLOSE_SENT, "frame"): State.CLOSE_SENT,
     (State.OPEN, "frame"): State.OPEN,
 }
+# The service's end.
+TRANSITIONS: dict[tuple[State, str], State] = {
+    # Event Hubs clients start with SASL; a client may also skip it and open anonymously.
+    (State.AWAIT_HEADER, "sasl header"): State.AWAIT_SASL_INIT,
+    (State.AWAIT_HEADER, "amqp header"): State.AWAIT_OPEN,
+    (State.AWAIT_SASL_INIT, "sasl accepted"): State.AWAIT_AMQP_HEADER,
+    # A refused SASL outcome ends the connection: the peer may not go on to open it.
+    (State.AWAIT_SASL_INIT, "sasl refused"): State.CLOSED,
+    **_OPEN_AND_CLOSE,
+}
+# The client's end: it has sent the SASL header and waits for the service's answers.
+CLIENT_TRANSITIONS: dict[tuple[State, str], State] = {
+    (State.AWAIT_HEADER, "sasl header"): State.AWAIT_SASL_MECHANISMS,
+    (State.AWAIT_SASL_MECHANISMS, "sasl mechanisms"): State.AWAIT_SASL_OUTCOME,
+    (State.AWAIT_SASL_OUTCOME, "sasl accepted"): State.AWAIT_AMQP_HEADER,
+    (State.AWAIT_SASL_OUTCOME, "sasl refused"): State.CLOSED,
+    **_OPEN_AND_CLOSE,
+}
+
+# Our announced session window, in transfer frames; refreshed when half is used.
+SESSION_WINDOW = 1 << 16
+# Credit we grant a peer's sender unless told otherwise, refreshed when half is used.
+RECEIVER_CREDIT = 1000
 
 
 # ---- sessions and links -------------------------------------------------------------------------------
@@ -179,6 +218,7 @@ class Link:
     credit: int = 0
     drain: bool = False
     max_message_size: int | None = None
+    credit_window: int = RECEIVER_CREDIT  # on a receiving link: the credit we keep the peer's sender at
     context: Any = None  # the application's own state for this link
     _partial: bytearray | None = None
     _partial_first: Transfer | None = None
@@ -201,8 +241,8 @@ class Link:
 
 @dataclass(eq=False, slots=True)
 class Session:
-    channel: int
-    remote_channel: int
+    channel: int  # ours: the channel we send on
+    remote_channel: int | None  # theirs; None until the peer answers a begin of ours
     next_incoming_id: int
     remote_incoming_window: int
     remote_outgoing_window: int
@@ -211,19 +251,15 @@ class Session:
     next_delivery_id: int = 0
     links_by_remote_handle: dict[int, Link] = field(default_factory=dict)
     links_by_handle: dict[int, Link] = field(default_factory=dict)
+    attaching: dict[str, Link] = field(default_factory=dict)  # ours, by name, until the peer answers
     ended: bool = False
 
 
 _TAG = struct.Struct(">I")
 
-# Our announced session window, in transfer frames; refreshed when half is used.
-SESSION_WINDOW = 1 << 16
-# Credit we grant a peer's sender, refreshed when half is used.
-RECEIVER_CREDIT = 1000
-
 
 class Connection:
-    """Server side of one AMQP connection. See the module docstring for the calling pattern."""
+    """One end of an AMQP connection. See the module docstring for the calling pattern."""
 
     def __init__(
         self,
@@ -248,16 +284,51 @@ class Connection:
         self.remote_idle_timeout_ms: int | None = None
         self.sasl_identity: str | None = None
         self.hostname: str | None = None
-        self.sessions: dict[int, Session] = {}
+        self.sessions: dict[int, Session] = {}  # by the channel the peer sends on
+        self.is_client = False
+        self._transitions = TRANSITIONS
+        self._sasl_init: SaslInit | None = None
+        self._begun: dict[int, Session] = {}  # sessions we began, by our channel, until the peer answers
         self._decoder = Decoder(limits or Limits())
         self._in = bytearray()
         self._in_pos = 0
         self._out: list[bytes] = []
-        self._events: list[Event] = []
+        self._events: deque[Event] = deque()
         self._eof = False
         self._closed_event_sent = False
         self._last_received = now
         self._last_sent = now
+
+    @classmethod
+    def client(
+        cls,
+        container_id: str,
+        hostname: str,
+        *,
+        sasl_mechanism: str = "ANONYMOUS",
+        sasl_plain: tuple[str, str] | None = None,
+        max_frame_size: int = 1 << 20,
+        idle_timeout_ms: int = 0,
+        limits: Limits | None = None,
+        now: float = 0.0,
+    ) -> Connection:
+        """The client's end: it starts SASL at once, opens once SASL succeeds, and begins sessions.
+
+        `sasl_plain` is (user, password) for PLAIN; Event Hubs uses ANONYMOUS and then a `$cbs` token.
+        """
+        conn = cls(
+            container_id, max_frame_size=max_frame_size, idle_timeout_ms=idle_timeout_ms,
+            sasl_mechanisms=(sasl_mechanism,), limits=limits, now=now,
+        )  # fmt: skip
+        conn.is_client = True
+        conn.hostname = hostname
+        conn._transitions = CLIENT_TRANSITIONS
+        response = None
+        if sasl_plain is not None:
+            response = b"\x00" + sasl_plain[0].encode() + b"\x00" + sasl_plain[1].encode()
+        conn._sasl_init = SaslInit(sasl_mechanism, response, hostname)
+        conn._send_raw(SASL_HEADER)
+        return conn
 
     # ---- I/O side ---------------------------------------------------------------------------------------
 
@@ -283,7 +354,7 @@ class Connection:
             if not progressed:
                 break
         if self._events:
-            return self._events.pop(0)
+            return self._events.popleft()
         if self._eof or self.state in (State.CLOSED, State.ERROR):
             if not self._closed_event_sent:
                 self._closed_event_sent = True
@@ -312,6 +383,52 @@ class Connection:
             self._send_raw(EMPTY_FRAME, now)
 
     # ---- application side ---------------------------------------------------------------------------------
+
+    def begin(self) -> Session:
+        """Begin a session (a client's; once the connection is open). Links may attach on it at once."""
+        if self.state is not State.OPEN:
+            raise LocalProtocolError(f"cannot begin a session while the connection is '{self.state.value}'")
+        used = set(self._begun) | {s.channel for s in self.sessions.values() if not s.ended}
+        channel = next(c for c in range(len(used) + 1) if c not in used)
+        if channel > self.channel_max:
+            raise LocalProtocolError(f"no free channel: channel-max is {self.channel_max}")
+        session = Session(channel, None, 0, 0, 0, SESSION_WINDOW)
+        self._begun[channel] = session
+        self._send(channel, Begin(None, 0, SESSION_WINDOW, 0xFFFFFFFF, handle_max=0xFFFF))
+        return session
+
+    def attach(
+        self,
+        session: Session,
+        name: str,
+        role: bool,
+        *,
+        source: Source | None = None,
+        target: Target | None = None,
+        properties: dict[Any, Any] | None = None,
+        desired_capabilities: tuple[str, ...] = (),
+        credit: int = RECEIVER_CREDIT,
+        settled: bool = True,
+    ) -> Link:
+        """Attach a link of ours (`role` is ours); LinkAttached follows when the peer answers.
+
+        A receiving link then keeps the peer's sender at `credit`. `settled` asks (and, when we send,
+        promises) deliveries sent settled; a peer that sends them unsettled anyway gets them settled.
+        """
+        if name in session.attaching or any(link.name == name for link in session.links_by_handle.values()):
+            raise LocalProtocolError(f"a link named {name!r} is already attached on this session")
+        handle = next(h for h in range(len(session.links_by_handle) + 1) if h not in session.links_by_handle)
+        link = Link(
+            session=session, name=name, handle=handle, remote_handle=-1, role=role, source=source,
+            target=target, properties={}, desired_capabilities=desired_capabilities, credit_window=credit,
+        )  # fmt: skip
+        session.links_by_handle[handle] = link
+        session.attaching[name] = link
+        self._send_attach(
+            link, None, properties, None,
+            desired_capabilities=desired_capabilities or None, snd_settle_mode=1 if settled else 2,
+        )  # fmt: skip
+        return link
 
     def accept_attach(
         self,
@@ -374,10 +491,13 @@ class Connection:
         link.drain = False
         self._send_link_flow(link)
 
-    def settle(self, link: Link, delivery_id: int, *, error: Error | None = None) -> None:
-        """Settle a received delivery: accepted, or rejected with `error`."""
+    def settle(
+        self, link: Link, delivery_id: int, *, error: Error | None = None, last: int | None = None
+    ) -> None:
+        """Settle a received delivery (or the range up to `last`): accepted, or rejected with `error`."""
         state: Composite = Rejected(error) if error else Accepted()
-        self._send(link.session.channel, Disposition(RECEIVER, delivery_id, delivery_id, True, state))
+        last = delivery_id if last is None else last
+        self._send(link.session.channel, Disposition(RECEIVER, delivery_id, last, True, state))
 
     def detach(self, link: Link, error: Error | None = None) -> None:
         if link.state is LinkState.DETACHED:
@@ -421,11 +541,17 @@ class Connection:
 
     def _transition(self, what: str) -> None:
         try:
-            self.state = TRANSITIONS[(self.state, what)]
+            self.state = self._transitions[(self.state, what)]
         except KeyError:
             raise RemoteProtocolError(f"unexpected {what} in state '{self.state.value}'") from None
 
     def _on_header(self, header: bytes) -> None:
+        if self.is_client:
+            expected = SASL_HEADER if self.state is State.AWAIT_HEADER else AMQP_HEADER
+            if header != expected:
+                raise FramingError(f"the peer answered protocol header {header!r}, not {expected!r}")
+            self._transition("sasl header" if header == SASL_HEADER else "amqp header")
+            return
         if header == SASL_HEADER:
             self._transition("sasl header")
             self._send_raw(SASL_HEADER)
@@ -441,6 +567,9 @@ class Connection:
 
     def _on_frame(self, frame: Frame) -> None:
         body = frame.body
+        if self.state in (State.AWAIT_SASL_MECHANISMS, State.AWAIT_SASL_OUTCOME):
+            self._on_sasl_answer(frame)
+            return
         if self.state is State.AWAIT_SASL_INIT:
             if frame.frame_type != TYPE_SASL or not isinstance(body, SaslInit):
                 raise RemoteProtocolError(f"expected sasl-init, got {type(body).__name__}")
@@ -481,21 +610,53 @@ class Connection:
         self._send(0, SaslOutcome(0 if ok else 1), frame_type=TYPE_SASL)
         self._transition("sasl accepted" if ok else "sasl refused")
 
+    def _on_sasl_answer(self, frame: Frame) -> None:
+        body = frame.body
+        init = self._sasl_init
+        assert init is not None
+        if self.state is State.AWAIT_SASL_MECHANISMS:
+            if frame.frame_type != TYPE_SASL or not isinstance(body, SaslMechanisms):
+                raise RemoteProtocolError(f"expected sasl-mechanisms, got {type(body).__name__}")
+            offered = body.sasl_server_mechanisms
+            offered = [offered] if isinstance(offered, str) else list(offered or ())
+            if init.mechanism not in offered:
+                raise RemoteProtocolError(f"the peer offers SASL {offered}, not {init.mechanism}")
+            self._send(0, init, frame_type=TYPE_SASL)
+            self._transition("sasl mechanisms")
+            return
+        if frame.frame_type != TYPE_SASL or not isinstance(body, SaslOutcome):
+            raise RemoteProtocolError(f"expected sasl-outcome, got {type(body).__name__}")
+        if body.code != 0:
+            self._transition("sasl refused")
+            self._closed_event_sent = True
+            error = Error("amqp:unauthorized-access", f"SASL {init.mechanism} refused (outcome {body.code})")
+            self._events.append(ConnectionClosed(error, clean=False))
+            return
+        self._transition("sasl accepted")
+        self._send_raw(AMQP_HEADER)
+        self._send(0, self._our_open(self.hostname))
+
+    def _our_open(self, hostname: str | None) -> Open:
+        return Open(
+            container_id=self.container_id,
+            hostname=hostname,
+            max_frame_size=self.max_frame_size,
+            channel_max=self.channel_max,
+            idle_timeout=self.idle_timeout_ms or None,
+        )
+
     def _on_open(self, open_: Open) -> None:
         self._transition("open")
         self.remote_max_frame_size = max(MIN_MAX_FRAME_SIZE, min(open_.max_frame_size, 0xFFFFFFFF))
         self.remote_idle_timeout_ms = open_.idle_timeout or None
-        self.hostname = open_.hostname or self.hostname
         self.channel_max = min(self.channel_max, open_.channel_max)
+        if self.is_client:  # ours went out when SASL succeeded
+            self._events.append(ConnectionOpened(open_.container_id, open_.hostname))
+            return
+        self.hostname = open_.hostname or self.hostname
         self._send(
             0,
-            Open(
-                container_id=self.container_id,
-                hostname=open_.hostname,
-                max_frame_size=self.max_frame_size,
-                channel_max=self.channel_max,
-                idle_timeout=self.idle_timeout_ms or None,
-            ),
+            self._our_open(open_.hostname),
         )
         self._events.append(ConnectionOpened(open_.container_id, open_.hostname))
 
@@ -516,7 +677,17 @@ class Connection:
 
     def _on_begin(self, channel: int, begin: Begin, _payload: bytes) -> None:
         if begin.remote_channel is not None:
-            raise RemoteProtocolError("begin with a remote-channel: the emulator never begins sessions")
+            ours = self._begun.pop(begin.remote_channel, None)
+            if ours is None:
+                raise RemoteProtocolError(f"begin answers channel {begin.remote_channel}, where none began")
+            ours.remote_channel = channel
+            ours.next_incoming_id = begin.next_outgoing_id
+            ours.remote_incoming_window = begin.incoming_window
+            ours.remote_outgoing_window = begin.outgoing_window
+            self.sessions[channel] = ours
+            return
+        if self.is_client:
+            raise RemoteProtocolError("the peer began a session: a client accepts none")
         if channel > self.channel_max:
             raise RemoteProtocolError(f"channel {channel} exceeds channel-max {self.channel_max}")
         if channel in self.sessions and not self.sessions[channel].ended:
@@ -552,6 +723,12 @@ class Connection:
             raise RemoteProtocolError(
                 f"attach on handle {attach.handle}, which is in use", "amqp:session:handle-in-use"
             )
+        ours = session.attaching.pop(attach.name, None)
+        if ours is not None:
+            self._on_attach_answer(ours, attach)
+            return
+        if self.is_client:
+            raise RemoteProtocolError(f"the peer attached link {attach.name!r}: a client accepts none")
         handle = next(h for h in range(len(session.links_by_handle) + 1) if h not in session.links_by_handle)
         caps = attach.desired_capabilities
         link = Link(
@@ -572,6 +749,20 @@ class Connection:
         session.links_by_remote_handle[attach.handle] = link
         session.links_by_handle[handle] = link
         self._events.append(LinkAttaching(link))
+
+    def _on_attach_answer(self, link: Link, attach: Attach) -> None:
+        link.remote_handle = attach.handle
+        link.properties = dict(attach.properties or {})
+        link.max_message_size = attach.max_message_size
+        link.session.links_by_remote_handle[attach.handle] = link
+        link.state = LinkState.ATTACHED
+        if link.role == RECEIVER:
+            link.delivery_count = attach.initial_delivery_count or 0
+        self._events.append(LinkAttached(link, attach))
+        # A refusal answers with no terminus and then detaches: no credit for it.
+        if link.role == RECEIVER and attach.source is not None:
+            link.credit = link.credit_window
+            self._send_link_flow(link)
 
     def _on_detach(self, channel: int, detach: Detach, _payload: bytes) -> None:
         session = self._session(channel)
@@ -660,8 +851,8 @@ class Connection:
         link._partial = None
         link.delivery_count = (link.delivery_count + 1) & 0xFFFFFFFF
         link.credit -= 1
-        if link.credit < RECEIVER_CREDIT // 2:
-            link.credit = RECEIVER_CREDIT
+        if link.credit < link.credit_window // 2:
+            link.credit = link.credit_window
             self._send_link_flow(link)
         if oversize:
             if not first.settled:
@@ -698,18 +889,24 @@ class Connection:
         max_message_size: int | None,
         properties: dict[Any, Any] | None,
         offered_capabilities: tuple[str, ...] | None,
+        *,
+        desired_capabilities: tuple[str, ...] | None = None,
+        snd_settle_mode: int | None = None,
     ) -> None:
+        if snd_settle_mode is None:
+            snd_settle_mode = 1 if link.role == SENDER else 0  # we send settled; we accept mixed
         attach = Attach(
             name=link.name,
             handle=link.handle,
             role=link.role,
-            snd_settle_mode=1 if link.role == SENDER else 0,  # we send settled; we accept mixed
+            snd_settle_mode=snd_settle_mode,
             rcv_settle_mode=0,
             source=link.source,
             target=link.target,
             initial_delivery_count=link.delivery_count if link.role == SENDER else None,
             max_message_size=max_message_size,
             offered_capabilities=offered_capabilities,
+            desired_capabilities=desired_capabilities,
             properties=properties,
         )
         self._send(link.session.channel, attach)
@@ -748,7 +945,7 @@ class Connection:
 
     def _fail(self, exc: ProtocolError) -> None:
         # A close must follow an open: before the peer's open, we open only to say why we close.
-        if self.state is State.AWAIT_OPEN:
+        if self.state is State.AWAIT_OPEN and not self.is_client:  # a client's open went out already
             self._send(0, Open(container_id=self.container_id))
         if self.state in (State.AWAIT_OPEN, State.OPEN):
             self._send(0, Close(Error(exc.condition, str(exc))))

@@ -18,6 +18,7 @@ from .performatives import (
     PERFORMATIVES,
     SASL_FRAMES,
     Composite,
+    Transfer,
     from_described,
 )
 from .types import Described
@@ -31,6 +32,7 @@ TYPE_AMQP = 0x00
 TYPE_SASL = 0x01
 
 _FRAME_HEADER = struct.Struct(">IBBH")
+_U32X2 = struct.Struct(">II")
 _ALLOWED = {
     TYPE_AMQP: frozenset(c.descriptor_code for c in PERFORMATIVES),
     TYPE_SASL: frozenset(c.descriptor_code for c in SASL_FRAMES),
@@ -67,6 +69,10 @@ def parse_frame(data: Any, pos: int, max_frame_size: int, decoder: Decoder) -> t
     if start == end:
         return Frame(frame_type, channel, None), end
     body = memoryview(data)[start:end]
+    if data[start : start + 3] == b"\x00\x53\x14":
+        fast = _parse_transfer(body)
+        if fast is not None:
+            return Frame(frame_type, channel, fast[0], bytes(body[fast[1] :])), end
     value, used = decoder.decode(body, 0)
     if isinstance(value, Described) and isinstance(value.descriptor, str):
         by_symbol = COMPOSITES_BY_SYMBOL.get(value.descriptor)
@@ -79,6 +85,64 @@ def parse_frame(data: Any, pos: int, max_frame_size: int, decoder: Decoder) -> t
     if payload and value.descriptor != 0x14:
         raise DecodeError(f"{len(payload)} bytes after a {type(performative).__name__} frame body")
     return Frame(frame_type, channel, performative, payload), end
+
+
+# The transfer fields the hot path reads without the general decoder, by position: uints (handle,
+# delivery-id, message-format) as uint0/smalluint/uint, the tag as vbin8, booleans; anything else
+# (a delivery state, a rcv-settle-mode) goes the general way.
+_UINT_WIDTH = {0x43: 0, 0x52: 1, 0x70: 4}
+_UINT_FIELDS = (0, 1, 3)
+_BOOL_FIELDS = (4, 5, 8, 9, 10)
+_BOOLS = {0x41: True, 0x42: False}
+_TRANSFER_DEFAULTS: tuple[Any, ...] = (None, None, None, None, None, False, None, None, False, False, False)
+
+
+def _parse_transfer(body: memoryview) -> tuple[Transfer, int] | None:
+    """A transfer in the common encodings, read without the general decoder: the receive hot path.
+
+    Returns the transfer and where its payload starts, or None to leave anything else to the general
+    decoder (which also reports what is wrong). Each field is read only once its bytes are known to lie
+    inside the list, so a hostile frame falls back; it never reads past the body.
+    """
+    n = len(body)
+    code = body[3] if n > 3 else 0
+    if code == 0xC0 and n >= 6:
+        size, count, pos = body[4], body[5], 6
+        end = 5 + size
+    elif code == 0xD0 and n >= 12:
+        size, count = _U32X2.unpack_from(body, 4)
+        pos, end = 12, 8 + size
+    else:
+        return None
+    if end > n or not 1 <= count <= _TRANSFER_FIELDS:
+        return None
+    fields = list(_TRANSFER_DEFAULTS)
+    for index in range(count):
+        if pos >= end:
+            return None
+        c = body[pos]
+        if c == 0x40 and index:  # null: the field's default
+            pos += 1
+        elif index in _UINT_FIELDS and c in _UINT_WIDTH:
+            width = _UINT_WIDTH[c]
+            if pos + 1 + width > end:
+                return None
+            fields[index] = int.from_bytes(body[pos + 1 : pos + 1 + width], "big")
+            pos += 1 + width
+        elif index == 2 and c == 0xA0 and pos + 1 < end:
+            length = body[pos + 1]
+            if pos + 2 + length > end:
+                return None
+            fields[2] = bytes(body[pos + 2 : pos + 2 + length])
+            pos += 2 + length
+        elif index in _BOOL_FIELDS and c in _BOOLS:
+            fields[index] = _BOOLS[c]
+            pos += 1
+        else:
+            return None
+    if pos != end or fields[0] is None:
+        return None
+    return Transfer(*fields), end
 
 
 def split_stream(data: bytes, decoder: Decoder | None = None) -> tuple[list[bytes | Frame], bytes]:

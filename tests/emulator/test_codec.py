@@ -1239,3 +1239,49 @@ def test_mutated_valid_frames_only_ever_raise_framing_or_decode_errors(
             pos = result[1]
     except (DecodeError, FramingError):
         pass
+
+
+def general_transfer(data: bytes) -> Frame:
+    """The frame as the general decoder reads it, without the transfer fast path."""
+    body = memoryview(data)[8:]
+    value, used = Decoder().decode(body, 0)
+    return Frame(TYPE_AMQP, struct.unpack_from(">H", data, 6)[0], from_described(value), bytes(body[used:]))
+
+
+transfers = st.builds(
+    Transfer,
+    handle=st.integers(0, 2**32 - 1),
+    delivery_id=st.none() | st.integers(0, 2**32 - 1),
+    delivery_tag=st.none() | st.binary(max_size=32),
+    message_format=st.none() | st.integers(0, 2**32 - 1),
+    settled=st.none() | st.booleans(),
+    more=st.booleans(),
+    resume=st.booleans(),
+    aborted=st.booleans(),
+    batchable=st.booleans(),
+)
+
+
+@given(transfers, st.binary(max_size=64), st.integers(0, 0xFFFF))
+def test_the_transfer_fast_path_reads_what_the_general_decoder_reads(
+    transfer: Transfer, payload: bytes, channel: int
+) -> None:
+    data = encode_frame(channel, transfer, payload)
+    assert parse_one(data) == general_transfer(data) == Frame(TYPE_AMQP, channel, transfer, payload)
+
+
+@given(st.data())
+def test_a_mangled_transfer_reads_as_the_general_decoder_reads_it_or_fails(data: st.DataObject) -> None:
+    frame = bytearray(encode_transfer(3, 7, 11, b"tag", 0, True, False, b"payload"))
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(11, len(frame) - 1))  # past the frame header and the descriptor
+        frame[at] = data.draw(st.integers(0, 255))
+    try:
+        expected: Frame | type[Exception] = general_transfer(bytes(frame))
+    except (DecodeError, FramingError) as e:
+        expected = type(e)
+    try:
+        got: Frame | type[Exception] = parse_one(bytes(frame))
+    except (DecodeError, FramingError) as e:
+        got = type(e)
+    assert got == expected

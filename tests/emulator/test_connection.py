@@ -606,7 +606,7 @@ def test_a_begin_on_a_channel_in_use_is_a_protocol_error() -> None:
             "attach on handle 0, which is in use",
         ),
         (Transfer(0, 0, b"t", 0), 2, "channel 2, which has no session"),
-        (Begin(0, 0, 10, 10), 4, "begin with a remote-channel"),
+        (Begin(0, 0, 10, 10), 4, "begin answers channel"),
         (Begin(None, 0, 10, 10), 300, "channel 300 exceeds channel-max 255"),
         (Open("again"), 0, "unexpected Open"),
     ],
