@@ -68,7 +68,7 @@ class Pair:
 def drain(conn: Connection) -> list[Event]:
     events: list[Event] = []
     while (event := conn.next_event()) is not NEED_DATA:
-        assert not isinstance(event, type(NEED_DATA))
+        assert isinstance(event, Event)
         events.append(event)
     return events
 
