@@ -77,7 +77,9 @@ async def serve(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: cannot open --data-dir {args.data_dir}: {exc}", file=sys.stderr)
         return 2
-    server = EmulatorServer(Namespace(config, store), args.host, args.port)
+    server = EmulatorServer(
+        Namespace(config, store), args.host, args.port, retention_interval_s=config.retention_check_seconds
+    )
     try:
         await server.start()
     except OSError as exc:

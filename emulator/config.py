@@ -4,6 +4,7 @@ With no file the emulator serves `default_config()`. A file is TOML::
 
     namespace = "emulator"            # optional, default "emulator"
     max_message_bytes = 1048576       # optional, default 1 MiB (the service's Standard tier limit)
+    retention_check_seconds = 60      # optional, default 60: how often retention runs; > 0, <= 86400
 
     [keys]                            # at least one SAS key: name = key
     RootManageSharedAccessKey = "SAS_KEY_VALUE"
@@ -14,6 +15,10 @@ With no file the emulator serves `default_config()`. A file is TOML::
     consumer_groups = ["spark"]       # "$Default" is always added; at most 20 groups in all
     retention_hours = 24              # > 0 and <= 2160 (90 days), default 24
     # max_retention_bytes = 1073741824  # optional: also drop the oldest events past this size
+
+Retention is not applied on every append but on a periodic check, every `retention_check_seconds`
+(the service, too, removes expired events some time after they expire). Tests that need retention to
+happen within seconds set it low, e.g. `retention_check_seconds = 0.2` with a small `max_retention_bytes`.
 
 The Event Hubs Standard tier keeps events for at most 7 days (168 h); the emulator allows up to 90 days
 so a laptop can replay an old capture, but anything meant to run on the service should stay within 168.
@@ -45,6 +50,7 @@ DEFAULT_HUBS = ("tweets", "telemetry")
 DEFAULT_PARTITIONS = 4
 DEFAULT_RETENTION_HOURS = 24.0
 DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
+DEFAULT_RETENTION_CHECK_SECONDS = 60.0
 
 MAX_PARTITIONS = 32
 MAX_HUBS = 10
@@ -52,10 +58,11 @@ MAX_CONSUMER_GROUPS = 20
 SERVICE_MAX_RETENTION_HOURS = 168.0
 MAX_RETENTION_HOURS = 2160.0
 MAX_MESSAGE_BYTES_LIMIT = 100 * 1_048_576
+MAX_RETENTION_CHECK_SECONDS = 86_400.0
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}")
 _NAMESPACE_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,49}")
-_TOP_KEYS = ("namespace", "max_message_bytes", "keys", "hubs")
+_TOP_KEYS = ("namespace", "max_message_bytes", "keys", "hubs", "retention_check_seconds")
 _HUB_KEYS = ("name", "partitions", "consumer_groups", "retention_hours", "max_retention_bytes")
 
 
@@ -82,6 +89,7 @@ class NamespaceConfig:
     hubs: Mapping[str, HubConfig]
     keys: Mapping[str, str]
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    retention_check_seconds: float = DEFAULT_RETENTION_CHECK_SECONDS
 
 
 def default_config() -> NamespaceConfig:
@@ -137,6 +145,13 @@ def _parse(raw: dict[str, Any], source: str) -> NamespaceConfig:
     max_message_bytes = raw.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)
     _check_int_range(max_message_bytes, 1, MAX_MESSAGE_BYTES_LIMIT, source, "max_message_bytes")
 
+    check = raw.get("retention_check_seconds", DEFAULT_RETENTION_CHECK_SECONDS)
+    if isinstance(check, bool) or not isinstance(check, int | float) or not 0 < check <= MAX_RETENTION_CHECK_SECONDS:
+        raise ConfigError(
+            f"{source}: retention_check_seconds = {check!r} must be a number of seconds above 0 and at "
+            f"most {MAX_RETENTION_CHECK_SECONDS:g}; write e.g. retention_check_seconds = 60"
+        )
+
     keys = _parse_keys(raw.get("keys"), source)
 
     raw_hubs = raw.get("hubs", [])
@@ -170,6 +185,7 @@ def _parse(raw: dict[str, Any], source: str) -> NamespaceConfig:
         hubs=MappingProxyType(hubs),
         keys=MappingProxyType(keys),
         max_message_bytes=max_message_bytes,
+        retention_check_seconds=float(check),
     )
 
 

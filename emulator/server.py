@@ -13,13 +13,14 @@ import time
 from .amqp.connection import Connection
 from .amqp.errors import ProtocolError
 from .amqp.performatives import Error
+from .config import DEFAULT_RETENTION_CHECK_SECONDS
 from .eventhubs.handler import Handler
 from .eventhubs.namespace import Namespace
 
 log = logging.getLogger("emulator.server")
 
 TIMER_INTERVAL_S = 1.0
-RETENTION_INTERVAL_S = 60.0
+RETENTION_INTERVAL_S = DEFAULT_RETENTION_CHECK_SECONDS  # the config's retention_check_seconds
 
 
 class _AmqpProtocol(asyncio.Protocol):
@@ -108,15 +109,20 @@ class EmulatorServer:
         *,
         container_id: str = "hubstream-emulator",
         idle_timeout_ms: int = 240_000,
+        retention_interval_s: float = RETENTION_INTERVAL_S,
     ) -> None:
+        if not retention_interval_s > 0:
+            raise ValueError(f"retention_interval_s must be positive, got {retention_interval_s}")
         self.namespace = namespace
         self.host = host
         self.port = port
         self.container_id = container_id
         self.idle_timeout_ms = idle_timeout_ms
+        self.retention_interval_s = retention_interval_s
         self.protocols: set[_AmqpProtocol] = set()
         self._server: asyncio.Server | None = None
         self._timer: asyncio.Task[None] | None = None
+        self._retention: asyncio.Task[None] | None = None
 
     def check_plain(self, user: str, password: str) -> bool:
         """SASL PLAIN: a configured key name and its key (as AMQP clients such as qpid-proton send)."""
@@ -127,10 +133,12 @@ class EmulatorServer:
         self._server = await loop.create_server(lambda: _AmqpProtocol(self), self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
         self._timer = asyncio.create_task(self._timers())
+        self._retention = asyncio.create_task(self._apply_retention())
 
     async def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        for task in (self._timer, self._retention):
+            if task is not None:
+                task.cancel()
         if self._server is not None:
             self._server.close()
         for protocol in list(self.protocols):
@@ -143,7 +151,6 @@ class EmulatorServer:
         self.namespace.store.close()
 
     async def _timers(self) -> None:
-        last_retention = time.monotonic()
         while True:
             await asyncio.sleep(TIMER_INTERVAL_S)
             now = time.monotonic()
@@ -153,8 +160,15 @@ class EmulatorServer:
                 except Exception:
                     log.exception("%s: timer failed; closing only this connection", protocol.peer)
                     protocol._abort()
-            if now - last_retention >= RETENTION_INTERVAL_S:
-                last_retention = now
+
+    async def _apply_retention(self) -> None:
+        # Its own task, not the 1 s connection timer's: a test may check many times a second.
+        while True:
+            await asyncio.sleep(self.retention_interval_s)
+            try:
                 removed = self.namespace.apply_retention()
-                if removed:
-                    log.info("retention removed %d events", removed)
+            except Exception:
+                log.exception("applying retention failed; trying again in %g s", self.retention_interval_s)
+                continue
+            if removed:
+                log.info("retention removed %d events", removed)
