@@ -33,9 +33,11 @@ from .frames import (
     TYPE_AMQP,
     TYPE_SASL,
     Frame,
+    TransferFields,
     encode_frame,
     encode_transfer,
     parse_frame,
+    parse_transfer_frame,
 )
 from .performatives import (
     Accepted,
@@ -221,7 +223,7 @@ class Link:
     credit_window: int = RECEIVER_CREDIT  # on a receiving link: the credit we keep the peer's sender at
     context: Any = None  # the application's own state for this link
     _partial: bytearray | None = None
-    _partial_first: Transfer | None = None
+    _partial_first: TransferFields | None = None
     _partial_oversize: bool = False
 
     @property
@@ -522,6 +524,13 @@ class Connection:
             self._consume(HEADER_SIZE)
             self._on_header(header)
             return True
+        if self.state is State.OPEN:  # the hot path: a transfer read without building a Frame
+            fast = parse_transfer_frame(self._in, self._in_pos, self.max_frame_size)
+            if fast is not None:
+                channel, fields, payload, end = fast
+                self._consume(end - self._in_pos)
+                self._transfer(channel, fields, payload)
+                return True
         max_size = self.max_frame_size if self.state is not State.AWAIT_SASL_INIT else MIN_MAX_FRAME_SIZE
         parsed = parse_frame(self._in, self._in_pos, max_size, self._decoder)
         if parsed is None:
@@ -753,7 +762,6 @@ class Connection:
     def _on_attach_answer(self, link: Link, attach: Attach) -> None:
         link.remote_handle = attach.handle
         link.properties = dict(attach.properties or {})
-        link.max_message_size = attach.max_message_size
         link.session.links_by_remote_handle[attach.handle] = link
         link.state = LinkState.ATTACHED
         if link.role == RECEIVER:
@@ -811,6 +819,12 @@ class Connection:
             self._send_link_flow(link)
 
     def _on_transfer(self, channel: int, transfer: Transfer, payload: bytes) -> None:
+        t = transfer
+        fields = (t.handle, t.delivery_id, t.delivery_tag, t.message_format, t.settled, t.more, t.aborted)
+        self._transfer(channel, fields, payload)
+
+    def _transfer(self, channel: int, fields: TransferFields, payload: bytes) -> None:
+        handle, delivery_id, tag, message_format, settled, more, aborted = fields
         session = self._session(channel)
         if session is None:
             return
@@ -819,59 +833,73 @@ class Connection:
         if session.incoming_window < SESSION_WINDOW // 2:
             session.incoming_window = SESSION_WINDOW
             self._send_session_flow(session)
-        link = session.links_by_remote_handle.get(transfer.handle)
+        link = session.links_by_remote_handle.get(handle)
         if link is None:
             raise RemoteProtocolError(
-                f"transfer on handle {transfer.handle}, which is not attached",
-                "amqp:session:unattached-handle",
+                f"transfer on handle {handle}, which is not attached", "amqp:session:unattached-handle"
             )
         if link.role != RECEIVER:
             raise RemoteProtocolError(f"transfer on link {link.name!r}, which does not receive")
         if link.state is not LinkState.ATTACHED:
             return  # it crossed our detach: the spec says to drop it
+        limit = link.max_message_size
         if link._partial is None:
-            if transfer.delivery_id is None:
+            if delivery_id is None:
                 raise RemoteProtocolError("the first transfer of a delivery has no delivery-id")
+            if aborted:
+                return
+            if not more and not (limit and len(payload) > limit):  # a whole message in one frame
+                self._delivered(link, delivery_id, tag, message_format, settled, payload)
+                return
             link._partial = bytearray()
-            link._partial_first = transfer
+            link._partial_first = fields
             link._partial_oversize = False
-        if transfer.aborted:
+        if aborted:
             link._partial = None
             return
-        limit = link.max_message_size
         if limit and len(link._partial) + len(payload) > limit:
             link._partial_oversize = True  # keep reading the frames, drop their bytes
         elif not link._partial_oversize:
             link._partial += payload
-        if transfer.more:
+        if more:
             return
         first = link._partial_first
-        assert first is not None and first.delivery_id is not None
+        assert first is not None and first[1] is not None
         data, oversize = bytes(link._partial), link._partial_oversize
         link._partial = None
-        link.delivery_count = (link.delivery_count + 1) & 0xFFFFFFFF
-        link.credit -= 1
-        if link.credit < link.credit_window // 2:
-            link.credit = link.credit_window
-            self._send_link_flow(link)
         if oversize:
-            if not first.settled:
+            link.delivery_count = (link.delivery_count + 1) & 0xFFFFFFFF
+            link.credit -= 1
+            self._top_up_credit(link)
+            if not first[4]:
                 error = Error(
                     "amqp:link:message-size-exceeded",
                     f"the message exceeds the link's max-message-size of {limit} bytes",
                 )
-                self.settle(link, first.delivery_id, error=error)
+                self.settle(link, first[1], error=error)
             return
+        self._delivered(link, first[1], first[2], first[3], first[4], data)
+
+    def _delivered(
+        self,
+        link: Link,
+        delivery_id: int,
+        tag: bytes | None,
+        message_format: int | None,
+        settled: bool | None,
+        data: bytes,
+    ) -> None:
+        link.delivery_count = (link.delivery_count + 1) & 0xFFFFFFFF
+        link.credit -= 1
+        self._top_up_credit(link)
         self._events.append(
-            MessageReceived(
-                link,
-                first.delivery_id,
-                first.delivery_tag or b"",
-                first.message_format or 0,
-                data,
-                bool(first.settled),
-            )
+            MessageReceived(link, delivery_id, tag or b"", message_format or 0, data, bool(settled))
         )
+
+    def _top_up_credit(self, link: Link) -> None:
+        if link.credit < link.credit_window // 2:
+            link.credit = link.credit_window
+            self._send_link_flow(link)
 
     def _on_disposition(self, channel: int, _disposition: Disposition, _payload: bytes) -> None:
         # We send every delivery settled, so a peer's disposition needs no answer.

@@ -32,6 +32,7 @@ TYPE_AMQP = 0x00
 TYPE_SASL = 0x01
 
 _FRAME_HEADER = struct.Struct(">IBBH")
+_U32 = struct.Struct(">I")
 _U32X2 = struct.Struct(">II")
 _ALLOWED = {
     TYPE_AMQP: frozenset(c.descriptor_code for c in PERFORMATIVES),
@@ -70,9 +71,10 @@ def parse_frame(data: Any, pos: int, max_frame_size: int, decoder: Decoder) -> t
         return Frame(frame_type, channel, None), end
     body = memoryview(data)[start:end]
     if data[start : start + 3] == b"\x00\x53\x14":
-        fast = _parse_transfer(body)
+        fast = _transfer_fields(body)
         if fast is not None:
-            return Frame(frame_type, channel, fast[0], bytes(body[fast[1] :])), end
+            fields, at = fast
+            return Frame(frame_type, channel, Transfer(*fields), bytes(body[at:])), end
     value, used = decoder.decode(body, 0)
     if isinstance(value, Described) and isinstance(value.descriptor, str):
         by_symbol = COMPOSITES_BY_SYMBOL.get(value.descriptor)
@@ -94,15 +96,43 @@ _UINT_WIDTH = {0x43: 0, 0x52: 1, 0x70: 4}
 _UINT_FIELDS = (0, 1, 3)
 _BOOL_FIELDS = (4, 5, 8, 9, 10)
 _BOOLS = {0x41: True, 0x42: False}
+_FIXED_HEAD = struct.Struct(">BIBIBB")
+_FIXED_TAIL = b"\x40\x40\x42\x42\x42"  # rcv-settle-mode, state, resume, aborted, batchable
 _TRANSFER_DEFAULTS: tuple[Any, ...] = (None, None, None, None, None, False, None, None, False, False, False)
 
 
-def _parse_transfer(body: memoryview) -> tuple[Transfer, int] | None:
-    """A transfer in the common encodings, read without the general decoder: the receive hot path.
+# What a transfer carries for the connection: handle, delivery-id, delivery-tag, message-format, settled,
+# more, aborted.
+TransferFields = tuple[int, int | None, bytes | None, int | None, bool | None, bool, bool]
 
-    Returns the transfer and where its payload starts, or None to leave anything else to the general
-    decoder (which also reports what is wrong). Each field is read only once its bytes are known to lie
-    inside the list, so a hostile frame falls back; it never reads past the body.
+
+def parse_transfer_frame(
+    data: Any, pos: int, max_frame_size: int
+) -> tuple[int, TransferFields, bytes, int] | None:
+    """(channel, fields, payload, end) of a whole transfer frame at `pos` in the common encodings;
+    None for anything else (another frame, a partial one, an unusual encoding): use `parse_frame`."""
+    if len(data) - pos < 16:
+        return None
+    size, doff, frame_type, channel = _FRAME_HEADER.unpack_from(data, pos)
+    start, end = pos + doff * 4, pos + size
+    if (
+        frame_type != TYPE_AMQP or doff < 2 or size > max_frame_size or end > len(data) or start + 3 > end
+        or data[start] != 0x00 or data[start + 1] != 0x53 or data[start + 2] != 0x14
+    ):  # fmt: skip
+        return None
+    body = memoryview(data)[start:end]
+    fast = _transfer_fields(body)
+    if fast is None:
+        return None
+    f, at = fast
+    return channel, (f[0], f[1], f[2], f[3], f[4], bool(f[5]), bool(f[9])), bytes(body[at:]), end
+
+
+def _transfer_fields(body: memoryview) -> tuple[list[Any], int] | None:
+    """A transfer's 11 fields (defaults filled) and where its payload starts, read without the general
+    decoder; None to leave anything else to it (which also reports what is wrong). Each field is read
+    only once its bytes are known to lie inside the list, so a hostile frame falls back; it never reads
+    past the body.
     """
     n = len(body)
     code = body[3] if n > 3 else 0
@@ -116,6 +146,17 @@ def _parse_transfer(body: memoryview) -> tuple[Transfer, int] | None:
         return None
     if end > n or not 1 <= count <= _TRANSFER_FIELDS:
         return None
+    # First, the layout `encode_transfer` writes (the emulator's), read with two struct calls.
+    if count == _TRANSFER_FIELDS and end - pos >= 17 and body[pos] == 0x70:
+        uint1, handle, uint2, delivery_id, vbin8, length = _FIXED_HEAD.unpack_from(body, pos)
+        at = pos + 12 + length
+        if (uint1, uint2, vbin8) == (0x70, 0x70, 0xA0) and at + 12 == end and body[at] == 0x70:
+            tail = body[at + 5 : end]
+            if tail[2:] == _FIXED_TAIL and tail[0] in _BOOLS and tail[1] in _BOOLS:
+                tag = bytes(body[pos + 12 : at])
+                message_format = _U32.unpack_from(body, at + 1)[0]
+                fields = [handle, delivery_id, tag, message_format, _BOOLS[tail[0]], _BOOLS[tail[1]]]
+                return fields + list(_TRANSFER_DEFAULTS[6:]), end
     fields = list(_TRANSFER_DEFAULTS)
     for index in range(count):
         if pos >= end:
@@ -142,7 +183,7 @@ def _parse_transfer(body: memoryview) -> tuple[Transfer, int] | None:
             return None
     if pos != end or fields[0] is None:
         return None
-    return Transfer(*fields), end
+    return fields, end
 
 
 def split_stream(data: bytes, decoder: Decoder | None = None) -> tuple[list[bytes | Frame], bytes]:
@@ -214,5 +255,6 @@ def encode_transfer(
 
 __all__ = [
     "AMQP_HEADER", "COMPOSITES_BY_CODE", "EMPTY_FRAME", "HEADER_SIZE", "MIN_MAX_FRAME_SIZE", "SASL_HEADER",
-    "TYPE_AMQP", "TYPE_SASL", "Frame", "encode_frame", "encode_transfer", "parse_frame", "split_stream",
+    "TYPE_AMQP", "TYPE_SASL", "Frame", "TransferFields", "encode_frame", "encode_transfer", "parse_frame",
+    "parse_transfer_frame", "split_stream",
 ]  # fmt: skip

@@ -1,14 +1,15 @@
 """A Spark Structured Streaming source for Azure Event Hubs on the Python Data Source API (Spark 4.2+).
 
-Offsets are `{"<partition id>": <next sequence number to read>}`. The driver only asks the hub for
-partition properties; executors read exact sequence ranges with the azure-eventhub SDK consumer.
+Offsets are `{"<partition id>": <next sequence number to read>}`. The driver asks the hub for partition
+properties through the azure-eventhub SDK; executors read exact sequence ranges with hubstream's own AMQP
+receiver (`receiver.py`), which turns the wire bytes straight into Arrow columns (`columns.py`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,18 +25,17 @@ from pyspark.sql.streaming.datasource import (
 )
 from pyspark.sql.types import StructType
 
+from .columns import SCHEMA_DDL, EventColumns, MalformedEvent
 from .options import FAIL_ON_DATA_LOSS, RECEIVER_TIMEOUT, EventHubsOptions, EventPosition
+from .receiver import Endpoint, PartitionReceiver, ReceiveError
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from azure.eventhub import EventData, EventHubConsumerClient
+    from azure.eventhub import EventHubConsumerClient
+
+__all__ = ["SCHEMA_DDL", "SOURCE_NAME", "EventHubsDataSource", "EventHubsPartition", "read_partition"]
 
 SOURCE_NAME = "hubstream-eventhubs"
-SCHEMA_DDL = (
-    "body binary, partition string, offset string, sequenceNumber long, enqueuedTime timestamp, "
-    "publisher string, partitionKey string, properties map<string,string>, "
-    "systemProperties map<string,string>"
-)
 ROWS_PER_BATCH = 5000
 PREFETCH = 3000  # events the service may send ahead of the reader (the SDK's default: 300)
 
@@ -68,7 +68,7 @@ class EventHubsPartition(InputPartition):
         )
 
 
-# -- SDK helpers, used on the driver and on executors --------------------------------------------------
+# -- the driver's SDK client ---------------------------------------------------------------------------
 
 
 def _client(
@@ -105,60 +105,6 @@ def _redact(text: str, connection_string: str | None) -> str:
             if key.strip().lower() in ("sharedaccesskey", "sharedaccesssignature") and value.strip():
                 text = text.replace(value.strip(), "***")
     return text
-
-
-def _receive(
-    client: EventHubConsumerClient,
-    partition_id: str,
-    position: str | int | datetime,
-    inclusive: bool,
-    idle_timeout_s: float,
-    describe: Callable[[], str],
-    prefetch: int = PREFETCH,
-) -> Generator[EventData]:
-    """Events of one partition from `position` until the caller stops; TimeoutError when none arrive.
-
-    Uses the SDK's partition consumer in the calling thread (what its EventProcessor drives in a
-    loop): no hand-over between threads, and closing it only detaches one link. Closes `client`.
-    """
-    received: list[EventData] = []
-
-    def on_events(events: list[EventData] | None) -> None:
-        if events:
-            received.extend(events)
-
-    # The SDK's own per-partition receiver; it calls back with the list of events alone.
-    create_consumer: Callable[..., Any] = client._create_consumer
-    consumer = create_consumer(
-        client._consumer_group,
-        partition_id,
-        position,
-        on_events,
-        event_position_inclusive=inclusive,
-        prefetch=prefetch,
-    )
-    # No keep-alive thread: this loop keeps the connection busy, and closing the consumer would
-    # wait up to a second for that thread to wake up and notice.
-    consumer._keep_alive = 0
-    try:
-        last = time.monotonic()
-        while True:
-            try:
-                consumer.receive(True, max(prefetch, 300), None)
-            except Exception as e:
-                raise EventHubsReadError(f"{describe()}: {type(e).__name__}: {e}") from None
-            if received:
-                events = received[:]
-                received.clear()
-                yield from events
-                last = time.monotonic()
-            elif time.monotonic() - last > idle_timeout_s:
-                raise TimeoutError(f"no event arrived within {idle_timeout_s:g} s: {describe()}")
-    finally:
-        try:
-            consumer.close()
-        finally:
-            client.close()
 
 
 class _Management:
@@ -250,67 +196,6 @@ class _Management:
             self.client.close()
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bytes | bytearray):
-        return bytes(value).decode("utf-8", errors="backslashreplace")
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
-def _string_map(values: Mapping[Any, Any] | None) -> list[tuple[str, str | None]]:
-    return [(_text(k) or "", _text(v)) for k, v in (values or {}).items()]
-
-
-def _body(event: EventData) -> bytes:
-    from azure.eventhub.amqp import AmqpMessageBodyType
-
-    body = event.body
-    if event.body_type == AmqpMessageBodyType.DATA:
-        return body if isinstance(body, bytes) else b"".join(body)  # type: ignore[arg-type]
-    # Sequence and value bodies (rare: other AMQP clients) become their string form.
-    return event.body_as_str().encode()
-
-
-def _arrow_schema() -> pa.Schema:
-    import pyarrow as pa
-
-    text_map = pa.map_(pa.string(), pa.string())
-    return pa.schema(
-        [
-            ("body", pa.binary()),
-            ("partition", pa.string()),
-            ("offset", pa.string()),
-            ("sequenceNumber", pa.int64()),
-            ("enqueuedTime", pa.timestamp("us", tz="UTC")),
-            ("publisher", pa.string()),
-            ("partitionKey", pa.string()),
-            ("properties", text_map),
-            ("systemProperties", text_map),
-        ]
-    )
-
-
-def _to_batch(rows: list[EventData], partition_id: str) -> pa.RecordBatch:
-    import pyarrow as pa
-
-    system = [e.system_properties for e in rows]
-    columns: dict[str, list[Any]] = {
-        "body": [_body(e) for e in rows],
-        "partition": [partition_id] * len(rows),
-        "offset": [e.offset for e in rows],
-        "sequenceNumber": [e.sequence_number for e in rows],
-        "enqueuedTime": [e.enqueued_time for e in rows],
-        "publisher": [_text(s.get(b"x-opt-publisher")) for s in system],
-        "partitionKey": [_text(e.partition_key) for e in rows],
-        "properties": [_string_map(e.properties) for e in rows],
-        "systemProperties": [_string_map(s) for s in system],
-    }
-    return pa.RecordBatch.from_pydict(columns, schema=_arrow_schema())
-
-
 def read_partition(p: EventHubsPartition) -> Iterator[pa.RecordBatch]:
     """Yield exactly the events with sequence numbers in [p.start, p.end) as Arrow record batches."""
 
@@ -322,50 +207,50 @@ def read_partition(p: EventHubsPartition) -> Iterator[pa.RecordBatch]:
 
     if p.start >= p.end:
         return
-    client = _client(
-        p.connection_string, p.fully_qualified_namespace, p.hub, p.consumer_group, p.operation_timeout_s
-    )
+    columns = EventColumns(p.partition_id)
     expected = p.start
-    rows: list[EventData] = []
-    events = _receive(
-        client,
+    receiver = PartitionReceiver(
+        Endpoint.from_options(p.connection_string, p.fully_qualified_namespace, p.hub),
+        p.consumer_group,
         p.partition_id,
         p.start,
-        True,
-        p.receiver_timeout_s,
-        lambda: f"{where()} (waiting for {expected}; raise {RECEIVER_TIMEOUT} if the hub is slow)",
         prefetch=max(1, min(PREFETCH, p.end - p.start)),
+        timeout_s=p.operation_timeout_s,
     )
     try:
-        first = True
-        for event in events:
-            seq = event.sequence_number
-            assert seq is not None
-            if seq < expected:  # delivered twice after a reconnect
-                continue
-            if seq > expected:
-                # The service starts at the oldest event it keeps when older ones are gone.
-                gone = "are gone (retention) from" if first else "are missing from"
-                _data_loss(p, f"events {expected}..{seq - 1} {gone} {where()}")
-            first = False
-            if seq >= p.end:
-                break
-            rows.append(event)
-            expected = seq + 1
-            if len(rows) >= ROWS_PER_BATCH:
-                yield _to_batch(rows, p.partition_id)
-                rows = []
-            if expected >= p.end:
-                break
-    except TimeoutError as e:
-        if not _range_expired(p, expected, where):
-            raise EventHubsReadError(_redact(str(e), p.connection_string)) from None
-    except EventHubsReadError as e:
-        raise EventHubsReadError(_redact(str(e), p.connection_string)) from None
+        receiver.open()
+        while expected < p.end:
+            try:
+                added = receiver.read_into(columns, p.receiver_timeout_s)
+            except TimeoutError as e:
+                if _range_expired(p, expected, where):
+                    break
+                raise EventHubsReadError(
+                    f"{where()}: {e} (waiting for {expected}; raise {RECEIVER_TIMEOUT} if the hub is slow)"
+                ) from None
+            past_end = 0
+            for seq in added:
+                if seq >= p.end:
+                    past_end += 1
+                elif seq != expected:
+                    if seq < expected:
+                        raise EventHubsReadError(
+                            f"{where()}: sequence number {seq} arrived after {expected - 1}"
+                        )
+                    # The service starts at the oldest event it keeps when older ones are gone.
+                    gone = "are gone (retention) from" if expected == p.start else "are missing from"
+                    _data_loss(p, f"events {expected}..{seq - 1} {gone} {where()}")
+                expected = max(expected, min(seq + 1, p.end))
+            for _ in range(past_end):
+                columns.drop_last()
+            if len(columns) >= ROWS_PER_BATCH:
+                yield columns.take_batch()
+    except (ReceiveError, MalformedEvent) as e:
+        raise EventHubsReadError(_redact(f"{where(expected)}: {e}", p.connection_string)) from None
     finally:
-        events.close()
-    if rows:
-        yield _to_batch(rows, p.partition_id)
+        receiver.close()
+    if len(columns):
+        yield columns.take_batch()
 
 
 def _range_expired(p: EventHubsPartition, expected: int, where: Callable[[int | None], str]) -> bool:
@@ -490,20 +375,22 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
             where = t
         # ...else the first event the service delivers from there tells its sequence number.
         o = self.options
-        client = self._new_client()
-        events = _receive(
-            client, pid, where, position.inclusive, min(o.operation_timeout_s, 10.0), lambda: self._describe()
-        )
+        timeout = min(o.operation_timeout_s, 10.0)
+        receiver = PartitionReceiver(
+            Endpoint.from_options(o.connection_string, o.fully_qualified_namespace, o.name),
+            o.consumer_group, pid, where, inclusive=position.inclusive, prefetch=1, timeout_s=timeout,
+        )  # fmt: skip
+        columns = EventColumns(pid)
         try:
-            first = next(events)
+            receiver.open()
+            return receiver.read_into(columns, timeout)[0]
         except TimeoutError:
             return state.next  # nothing after that position yet
-        except EventHubsReadError as e:
-            raise EventHubsReadError(_redact(f"partition {pid}: {e}", o.connection_string)) from None
+        except (ReceiveError, MalformedEvent) as e:
+            message = f"partition {pid} of {self._describe()}: {e}"
+            raise EventHubsReadError(_redact(message, o.connection_string)) from None
         finally:
-            events.close()
-        assert first.sequence_number is not None
-        return first.sequence_number
+            receiver.close()
 
     def getDefaultReadLimit(self) -> ReadLimit:
         return ReadMaxRows(self.options.max_events(len(self.partition_ids())))

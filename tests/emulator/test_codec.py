@@ -1285,3 +1285,31 @@ def test_a_mangled_transfer_reads_as_the_general_decoder_reads_it_or_fails(data:
     except (DecodeError, FramingError) as e:
         got = type(e)
     assert got == expected
+
+
+@given(
+    st.integers(0, 0xFFFF),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 2**32 - 1),
+    st.binary(max_size=255),
+    st.integers(0, 2**32 - 1),
+    st.booleans(),
+    st.booleans(),
+    st.binary(max_size=64),
+)
+def test_the_emulators_transfer_layout_reads_as_the_general_decoder_reads_it(
+    channel: int,
+    handle: int,
+    delivery_id: int,
+    tag: bytes,
+    fmt: int,
+    settled: bool,
+    more: bool,
+    payload: bytes,
+) -> None:
+    data = encode_transfer(channel, handle, delivery_id, tag, fmt, settled, more, payload)
+    expected = Transfer(handle, delivery_id, tag, fmt, settled, more, resume=False, aborted=False)
+    assert parse_one(data) == general_transfer(data) == Frame(TYPE_AMQP, channel, expected, payload)
+    assert frames.parse_transfer_frame(data, 0, 1 << 20) == (
+        channel, (handle, delivery_id, tag, fmt, settled, more, False), payload, len(data)
+    )  # fmt: skip
