@@ -31,7 +31,6 @@ from emulator.amqp.connection import (
     SENDER,
     Connection,
     ConnectionClosed,
-    CreditGranted,
     Link,
     LinkAttached,
     LinkDetached,
@@ -203,6 +202,7 @@ class PartitionReceiver:
             desired_capabilities=(GEOREPLICATION,),
             credit=self.prefetch,
         )
+        self._link = link  # from here on, its detach ends the read
         self._flush()
         attached = self._wait_for(
             lambda ev: isinstance(ev, LinkAttached) and ev.link is link, deadline, "attach the receiver"
@@ -212,7 +212,6 @@ class PartitionReceiver:
                 lambda ev: isinstance(ev, LinkDetached) and ev.link is link, deadline, "attach the receiver"
             )
             raise self._error(detached.error, "the service refused the receiver")
-        self._link = link
 
     def _authorize(self, session: Session, deadline: float) -> None:
         """Put a token to `$cbs` for the hub, as the SDK does, and check the answer."""
@@ -353,10 +352,8 @@ class PartitionReceiver:
         self._flush()
         while not ready():
             for event in self._take_events():
-                if isinstance(event, CreditGranted | LinkAttached | MessageReceived):
-                    self._events.append(event)
-                else:
-                    self._check(event)
+                self._check(event)
+                self._events.append(event)
             if ready():
                 return
             self._flush()
@@ -369,11 +366,12 @@ class PartitionReceiver:
         kept: list[Any] = []
         try:
             while True:
-                for event in self._take_events():
+                events = self._take_events()
+                for i, event in enumerate(events):
                     if match(event):
+                        kept += events[i + 1 :]
                         return event
-                    if isinstance(event, LinkDetached | ConnectionClosed):
-                        self._check(event)
+                    self._check(event)
                     kept.append(event)
                 self._flush()
                 if time.monotonic() > deadline:

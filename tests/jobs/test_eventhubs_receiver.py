@@ -1,0 +1,134 @@
+"""hubstream's own partition receiver (what executors read with) against a real emulator process."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from azure.eventhub import EventData, EventHubProducerClient
+
+from emulator.eventhubs.auth import make_sas_token
+from emulator.process import EmulatorProcess
+from jobs.eventhubs.columns import EventColumns
+from jobs.eventhubs.receiver import AMQPS_PORT, Endpoint, PartitionReceiver, ReceiveError, selector
+
+HUB = "tweets"
+KEY = "SAS_KEY_VALUE"
+
+
+def send(cs: str, partition: str, bodies: list[str]) -> None:
+    with EventHubProducerClient.from_connection_string(cs, eventhub_name=HUB) as producer:
+        batch = producer.create_batch(partition_id=partition)
+        for body in bodies:
+            batch.add(EventData(body))
+        producer.send_batch(batch)
+
+
+def read(
+    cs: str,
+    position: int | str | datetime,
+    *,
+    inclusive: bool = True,
+    partition: str = "0",
+    group: str = "$Default",
+    hub: str = HUB,
+    want: int = 1,
+) -> list[dict[str, object]]:
+    """The first `want` events from `position`, as rows of the connector's columns."""
+    columns = EventColumns(partition)
+    endpoint = Endpoint.from_options(cs, None, hub)
+    with PartitionReceiver(endpoint, group, partition, position, inclusive=inclusive, timeout_s=10) as r:
+        while len(columns) < want:
+            r.read_into(columns, idle_timeout_s=5)
+    return columns.take_batch().to_pylist()[:want]
+
+
+def test_sequence_number_positions(emulator: EmulatorProcess) -> None:
+    cs = emulator.connection_string
+    send(cs, "0", [f"e{i}" for i in range(10)])
+    assert [r["body"] for r in read(cs, 4, want=6)] == [f"e{i}".encode() for i in range(4, 10)]
+    assert read(cs, 4, inclusive=False)[0]["sequenceNumber"] == 5
+    assert read(cs, 0, partition="0")[0]["partition"] == "0"
+
+
+def test_offset_and_time_positions(emulator: EmulatorProcess) -> None:
+    cs = emulator.connection_string
+    send(cs, "1", ["a", "b"])
+    time.sleep(0.05)
+    middle = datetime.now(UTC)
+    time.sleep(0.05)
+    send(cs, "1", ["c"])
+    first, second = read(cs, 0, partition="1", want=2)
+    offset = str(second["offset"])
+    assert read(cs, offset, partition="1")[0]["body"] == b"b"
+    assert read(cs, offset, inclusive=False, partition="1")[0]["body"] == b"c"
+    assert read(cs, middle, partition="1")[0]["body"] == b"c"
+    assert read(cs, "-1", inclusive=False, partition="1")[0]["body"] == first["body"] == b"a"
+
+
+def test_nothing_to_read_times_out(emulator: EmulatorProcess) -> None:
+    endpoint = Endpoint.from_options(emulator.connection_string, None, HUB)
+    with PartitionReceiver(endpoint, "$Default", "2", 0, timeout_s=10) as r:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match=r"0\.5 s"):
+            r.read_into(EventColumns("2"), idle_timeout_s=0.5)
+        assert time.monotonic() - started < 3
+
+
+def test_a_presigned_shared_access_signature_works(emulator: EmulatorProcess) -> None:
+    send(emulator.connection_string, "0", ["signed"])
+    endpoint = emulator.connection_string.split(";")[0]
+    host = endpoint.split("//")[1].split(":")[0]
+    token = make_sas_token(f"sb://{host}/{HUB}", "RootManageSharedAccessKey", KEY, int(time.time()) + 600)
+    cs = f"{endpoint};SharedAccessSignature={token};UseDevelopmentEmulator=true"
+    assert read(cs, 0)[0]["body"] == b"signed"
+
+
+def test_a_wrong_key_is_refused_without_showing_it(emulator: EmulatorProcess) -> None:
+    cs = emulator.connection_string.replace(KEY, "not-the-key-XYZ")
+    with pytest.raises(ReceiveError, match=r"refused the token.*401") as caught:
+        read(cs, 0)
+    assert "not-the-key-XYZ" not in str(caught.value)
+    assert caught.value.condition == "amqp:unauthorized-access"
+
+
+def test_an_unknown_hub_and_consumer_group_are_named(emulator: EmulatorProcess) -> None:
+    cs = emulator.connection_string
+    with pytest.raises(ReceiveError, match=r"amqp:not-found: .*'emulator:eventhub:nope'") as caught:
+        read(cs, 0, hub="nope")
+    assert caught.value.condition == "amqp:not-found"
+    with pytest.raises(ReceiveError, match=r"amqp:not-found.*no-such-group"):
+        read(cs, 0, group="no-such-group")
+
+
+def test_nobody_listening_is_a_readable_error() -> None:
+    endpoint = Endpoint("127.0.0.1", 1, False, HUB)
+    with pytest.raises(ReceiveError, match=r"cannot connect to 127\.0\.0\.1:1"):
+        PartitionReceiver(endpoint, "$Default", "0", 0, timeout_s=2).open()
+
+
+def test_endpoints_use_tls_except_for_the_emulator() -> None:
+    azure = Endpoint.from_options(
+        "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=s", None, HUB
+    )
+    assert (azure.host, azure.port, azure.tls) == ("ns.servicebus.windows.net", AMQPS_PORT, True)
+    assert azure.audience == f"sb://ns.servicebus.windows.net/{HUB}"
+    local = Endpoint.from_options(
+        "Endpoint=sb://localhost:5999;SharedAccessKeyName=k;SharedAccessKey=s;UseDevelopmentEmulator=true",
+        None,
+        HUB,
+    )
+    assert (local.host, local.port, local.tls) == ("localhost", 5999, False)
+    token, kind, expiry = local.token()
+    assert kind == "servicebus.windows.net:sastoken" and token.startswith("SharedAccessSignature sr=")
+    assert expiry > time.time() + 3000
+
+
+def test_selectors_are_the_sdks() -> None:
+    from azure.eventhub._utils import event_position_selector
+
+    when = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    for position in (17, "12345", when, when + timedelta(microseconds=1)):
+        for inclusive in (True, False):
+            assert selector(position, inclusive) == event_position_selector(position, inclusive).decode()
