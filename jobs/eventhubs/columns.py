@@ -56,6 +56,8 @@ _SPECIAL = {SEQUENCE_NUMBER: 0, OFFSET: 1, ENQUEUED_TIME: 2, PARTITION_KEY: 3, P
 _SIZE1 = frozenset((0xA0, 0xA1, 0xA3, 0xC0, 0xC1, 0xE0))
 _SIZE4 = frozenset((0xB0, 0xB1, 0xB3, 0xD0, 0xD1, 0xF0))
 
+_MAX_MS = (2**63 - 1) // 1000  # the enqueued time becomes microseconds
+
 _DECODER = Decoder()
 _I64 = struct.Struct(">q")
 _U32 = struct.Struct(">I")
@@ -230,6 +232,8 @@ class EventColumns:
         sequence, offset, enqueued, key, publisher = special
         if type(sequence) is not int:
             raise MalformedEvent(f"the message has no {SEQUENCE_NUMBER} annotation")
+        if type(enqueued) is int and not -_MAX_MS <= enqueued <= _MAX_MS:
+            raise MalformedEvent(f"{ENQUEUED_TIME} {enqueued} ms is not a time a timestamp column can hold")
         if parts:
             body = parts[0] if len(parts) == 1 else b"".join(parts)
         else:
