@@ -7,6 +7,7 @@ receiver (`receiver.py`), which turns the wire bytes straight into Arrow columns
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -38,6 +39,8 @@ __all__ = ["SCHEMA_DDL", "SOURCE_NAME", "EventHubsDataSource", "EventHubsPartiti
 SOURCE_NAME = "hubstream-eventhubs"
 ROWS_PER_BATCH = 5000
 PREFETCH = 3000  # events the service may send ahead of the reader (the SDK's default: 300)
+SPLIT_EVENTS = 250_000  # a partition's range longer than this is read by several tasks...
+MAX_SPLITS = 4  # ...at most this many, leaving a receiver of the 5 Event Hubs allows to someone else
 
 log = logging.getLogger(__name__)
 
@@ -435,14 +438,14 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
                 hub=o.name,
                 consumer_group=o.consumer_group,
                 partition_id=pid,
-                start=start.get(pid, 0),
+                start=first,
                 end=stop,
                 receiver_timeout_s=o.receiver_timeout_s,
                 operation_timeout_s=o.operation_timeout_s,
                 fail_on_data_loss=o.fail_on_data_loss,
             )
-            for pid, stop in end.items()
-            if stop > start.get(pid, 0)
+            for pid, last in end.items()
+            for first, stop in split_range(start.get(pid, 0), last)
         ]
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
@@ -459,6 +462,19 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
         if self._pool is not None:
             self._pool.shutdown(wait=False)
             self._pool = None
+
+
+def split_range(start: int, end: int) -> list[tuple[int, int]]:
+    """[start, end) as consecutive pieces of at most ~SPLIT_EVENTS, read by parallel tasks; none if empty.
+
+    At most MAX_SPLITS pieces: each piece is one receiver, and Event Hubs allows 5 per partition and
+    consumer group.
+    """
+    if end <= start:
+        return []
+    pieces = min(MAX_SPLITS, -(-(end - start) // SPLIT_EVENTS))
+    bounds = [start + (end - start) * i // pieces for i in range(pieces + 1)]
+    return list(itertools.pairwise(bounds))
 
 
 def spread(backlog: Mapping[str, int], limit: int) -> dict[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -15,7 +16,8 @@ from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows, Read
 
 from emulator.process import EmulatorProcess
 from jobs.eventhubs import EventHubsOptions, EventHubsReadError, EventHubsStreamReader
-from jobs.eventhubs.reader import EventHubsPartition, spread
+from jobs.eventhubs import reader as reader_module
+from jobs.eventhubs.reader import MAX_SPLITS, SPLIT_EVENTS, EventHubsPartition, split_range, spread
 
 HUB = "tweets"
 
@@ -199,3 +201,37 @@ def test_read_errors_name_the_partition_and_range(emulator: EmulatorProcess) -> 
     with pytest.raises(EventHubsReadError) as raised:
         reader(cs.replace("tweets", "x"), **{"eventhubs.name": "nohub"}).initialOffset()
     assert "nohub" in str(raised.value) and "SAS_KEY_VALUE" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "pieces"),
+    [(0, 0, []), (5, 5, []), (7, 3, []), (0, 1, [(0, 1)]), (10, 250_010, [(10, 250_010)]),
+     (0, 250_001, [(0, 125_000), (125_000, 250_001)]), (100, 10_000_100, None)],
+)  # fmt: skip
+def test_large_ranges_split_into_at_most_four_consecutive_pieces(
+    start: int, end: int, pieces: list[tuple[int, int]] | None
+) -> None:
+    got = split_range(start, end)
+    if pieces is not None:
+        assert got == pieces
+    else:
+        assert len(got) == MAX_SPLITS
+    assert all(a < b for a, b in got) and all(b == c for (_, b), (c, _) in itertools.pairwise(got))
+    assert (got[0][0], got[-1][1]) == (start, end) if got else end <= start
+    assert all(b - a <= max(SPLIT_EVENTS, -(-(end - start) // MAX_SPLITS)) for a, b in got)
+
+
+def test_split_pieces_read_exactly_their_range(
+    loaded: tuple[str, EventHubsStreamReader], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _cs, r = loaded
+    monkeypatch.setattr(reader_module, "SPLIT_EVENTS", 7)
+    start = r.initialOffset()
+    end = r.latestOffset(start, ReadAllAvailable())
+    parts = r.partitions(start, end)
+    pieces = [p for p in parts if isinstance(p, EventHubsPartition) and p.partition_id == "3"]
+    assert len(pieces) == MAX_SPLITS  # 60 events in pieces of 15
+    got = rows(r, start, end)
+    assert sorted((x["partition"], x["sequenceNumber"]) for x in got) == sorted(
+        (pid, seq) for pid in start for seq in range(start[pid], end[pid])
+    )
