@@ -370,6 +370,8 @@ class PartitionReceiver:
                 for i, event in enumerate(events):
                     if match(event):
                         kept += events[i + 1 :]
+                        for later in events[i + 1 :]:  # a refusal: an attach, then at once a detach
+                            self._check(later)
                         return event
                     self._check(event)
                     kept.append(event)

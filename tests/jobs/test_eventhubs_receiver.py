@@ -132,3 +132,21 @@ def test_selectors_are_the_sdks() -> None:
     for position in (17, "12345", when, when + timedelta(microseconds=1)):
         for inclusive in (True, False):
             assert selector(position, inclusive) == event_position_selector(position, inclusive).decode()
+
+
+def test_a_sixth_receiver_on_a_partition_is_refused_with_the_services_reason(
+    emulator: EmulatorProcess,
+) -> None:
+    endpoint = Endpoint.from_options(emulator.connection_string, None, HUB)
+    receivers = [PartitionReceiver(endpoint, "$Default", "0", 0, timeout_s=10) for _ in range(6)]
+    try:
+        for r in receivers[:5]:
+            r.open()
+        with pytest.raises(
+            ReceiveError, match=r"amqp:resource-limit-exceeded: At most 5 receivers"
+        ) as caught:
+            receivers[5].open()
+        assert caught.value.condition == "amqp:resource-limit-exceeded"
+    finally:
+        for r in receivers:
+            r.close()
