@@ -6,9 +6,11 @@ VENV_PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-k selector -x"`.
 PYTEST_ARGS ?=
+# Where `make wheel` puts the wheel, e.g. `make wheel DIST=/tmp/out`.
+DIST ?= dist
 
 .DEFAULT_GOAL := help
-.PHONY: help venv java test lint bench emulator run clean
+.PHONY: help venv java test lint bench emulator run wheel clean
 
 help: ## list the targets
 	@echo "Usage: make TARGET"
@@ -55,8 +57,8 @@ test: venv ## run the test suite
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: venv ## ruff and mypy over the code and the tests
-	$(VENV)/bin/ruff check emulator conf producers jobs bench tests
-	$(VENV)/bin/ruff format --check emulator conf producers jobs bench tests
+	$(VENV)/bin/ruff check emulator conf producers jobs bench tests notebooks
+	$(VENV)/bin/ruff format --check emulator conf producers jobs bench tests notebooks
 	$(VENV)/bin/mypy emulator conf producers jobs bench tests
 
 bench: venv ## run the benchmarks
@@ -67,6 +69,15 @@ emulator: venv ## start the Event Hubs emulator in the foreground (python -m emu
 
 run: venv java ## start the emulator, send test events, read them with Spark in readable batches
 	$(VENV_PY) -m jobs.demo
+
+# Only pip is needed (setuptools comes in pip's isolated build environment), so not the dev install.
+# build/ and *.egg-info are removed before and after: setuptools would otherwise package what they list
+# from earlier builds (modules deleted since, data files pyproject.toml no longer names).
+wheel: | $(VENV_PY) ## build dist/hubstream-<version>-py3-none-any.whl, the package a cluster installs (DIST=dir)
+	rm -rf build *.egg-info
+	$(VENV_PY) -m pip wheel --no-deps --wheel-dir $(DIST) .
+	rm -rf build *.egg-info
+	@echo "built: $$(ls -t $(DIST)/hubstream-*.whl | head -n 1)"
 
 clean: ## remove build output and tool caches (keeps .venv; rm -rf .venv to rebuild it)
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
