@@ -146,7 +146,11 @@ def _parse(raw: dict[str, Any], source: str) -> NamespaceConfig:
     _check_int_range(max_message_bytes, 1, MAX_MESSAGE_BYTES_LIMIT, source, "max_message_bytes")
 
     check = raw.get("retention_check_seconds", DEFAULT_RETENTION_CHECK_SECONDS)
-    if isinstance(check, bool) or not isinstance(check, int | float) or not 0 < check <= MAX_RETENTION_CHECK_SECONDS:
+    if (
+        isinstance(check, bool)
+        or not isinstance(check, int | float)
+        or not 0 < check <= MAX_RETENTION_CHECK_SECONDS
+    ):
         raise ConfigError(
             f"{source}: retention_check_seconds = {check!r} must be a number of seconds above 0 and at "
             f"most {MAX_RETENTION_CHECK_SECONDS:g}; write e.g. retention_check_seconds = 60"

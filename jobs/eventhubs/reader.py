@@ -203,10 +203,7 @@ def read_partition(p: EventHubsPartition) -> Iterator[pa.RecordBatch]:
     """Yield exactly the events with sequence numbers in [p.start, p.end) as Arrow record batches."""
 
     def where(start: int | None = None) -> str:
-        return (
-            f"event hub {p.hub!r}, consumer group {p.consumer_group!r}, partition {p.partition_id}, "
-            f"sequence numbers [{p.start if start is None else start}, {p.end})"
-        )
+        return _where(p, start)
 
     if p.start >= p.end:
         return
@@ -233,16 +230,15 @@ def read_partition(p: EventHubsPartition) -> Iterator[pa.RecordBatch]:
                 ) from None
             past_end = 0
             for seq in added:
+                if seq < expected:
+                    raise EventHubsReadError(f"{where()}: event {seq} arrived after {expected - 1}")
+                if expected < p.end and seq > expected:
+                    # The service starts at the oldest event it keeps when older ones are gone; a first
+                    # event at or past p.end means the whole rest of the range is gone.
+                    gone = "are gone (retention) from" if expected == p.start else "are missing from"
+                    _data_loss(p, f"events {expected}..{min(seq, p.end) - 1} {gone} {where()}")
                 if seq >= p.end:
                     past_end += 1
-                elif seq != expected:
-                    if seq < expected:
-                        raise EventHubsReadError(
-                            f"{where()}: sequence number {seq} arrived after {expected - 1}"
-                        )
-                    # The service starts at the oldest event it keeps when older ones are gone.
-                    gone = "are gone (retention) from" if expected == p.start else "are missing from"
-                    _data_loss(p, f"events {expected}..{seq - 1} {gone} {where()}")
                 expected = max(expected, min(seq + 1, p.end))
             for _ in range(past_end):
                 columns.drop_last()
@@ -273,6 +269,13 @@ def _range_expired(p: EventHubsPartition, expected: int, where: Callable[[int | 
         return False
     _data_loss(p, f"events {expected}..{p.end - 1} are gone (retention) from {where(expected)}")
     return True
+
+
+def _where(p: EventHubsPartition, start: int | None = None) -> str:
+    return (
+        f"event hub {p.hub!r}, consumer group {p.consumer_group!r}, partition {p.partition_id}, "
+        f"sequence numbers [{p.start if start is None else start}, {p.end})"
+    )
 
 
 def _data_loss(p: EventHubsPartition, message: str) -> None:
@@ -431,7 +434,7 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
 
     def partitions(self, start: dict[str, int], end: dict[str, int]) -> Sequence[InputPartition]:
         o = self.options
-        return [
+        pieces = [
             EventHubsPartition(
                 connection_string=o.connection_string,
                 fully_qualified_namespace=o.fully_qualified_namespace,
@@ -447,6 +450,20 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
             for pid, last in end.items()
             for first, stop in split_range(start.get(pid, 0), last)
         ]
+        if not pieces:
+            return pieces
+        # A range retention has wholly removed is reported here: a task would wait receiverTimeout for
+        # events that will never come. One partly removed is the task's to report (it sees the gap).
+        states = self.partition_states()
+        kept = []
+        for piece in pieces:
+            if states[piece.partition_id].begin >= piece.end:
+                _data_loss(
+                    piece, f"events {piece.start}..{piece.end - 1} are gone (retention) from {_where(piece)}"
+                )
+            else:
+                kept.append(piece)
+        return kept
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         assert isinstance(partition, EventHubsPartition)
