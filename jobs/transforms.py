@@ -4,13 +4,18 @@ Every function takes and returns a DataFrame (batch or streaming) and does no I/
 `readable` and `parse_tweets` has the Event Hubs connector's schema: `body binary, partition string,
 offset string, sequenceNumber long, enqueuedTime timestamp, publisher string, partitionKey string,
 properties map<string,string>, systemProperties map<string,string>`.
+
+One code path for Spark 3.5 (the Scala connector's clusters) and Spark 4: only functions both have, and
+where they differ (repairing invalid UTF-8) the expression is chosen by what the running Spark has.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+from collections.abc import Callable
+
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import BinaryType, StringType, StructField, StructType
+from pyspark.sql.types import BinaryType, DataType, LongType, StringType, StructField, StructType
 
 __all__ = [
     "FILE_SINK_NAMES",
@@ -45,15 +50,37 @@ TWEET_JSON_SCHEMA = StructType(
 )
 
 
-def _body_text(body: Column, body_type: object) -> Column:
-    """The body as a string, every invalid UTF-8 sequence replaced with U+FFFD."""
-    if isinstance(body_type, StringType):
-        return F.make_valid_utf8(body)
-    if not isinstance(body_type, BinaryType):
+def _utf8_decoder(spark: SparkSession) -> Callable[[Column], Column]:
+    """Binary to string on the running Spark, every invalid UTF-8 sequence replaced with U+FFFD.
+
+    cast() copies the bytes unchecked on every version (invalid UTF-8 survives into the string). Spark 4's
+    decode() raises MALFORMED_CHARACTER_CODING whatever spark.sql.ansi.enabled says, but it has
+    make_valid_utf8; Spark 3's decode() replaces (it is java.lang.String's decoder), and it has no
+    make_valid_utf8. Asking the catalog rather than parsing the version also follows runtimes (such
+    as Databricks') that backport functions. Both give one U+FFFD per maximal invalid subpart, except
+    for an encoded surrogate (ED A0 80): one U+FFFD on Spark 3, three on Spark 4.
+    """
+    if spark.catalog.functionExists("make_valid_utf8"):
+        return lambda data: F.call_function("make_valid_utf8", data.cast("string"))
+    return lambda data: F.decode(data, "UTF-8")
+
+
+def _body_text(df: DataFrame) -> Column:
+    """`df`'s body (binary or string) as a string, every invalid UTF-8 sequence replaced with U+FFFD."""
+    body, body_type = F.col("body"), df.schema["body"].dataType
+    if not isinstance(body_type, BinaryType | StringType):
         raise TypeError(f"body must be binary or string, not {body_type}")
-    # cast() copies the bytes unchecked (invalid UTF-8 survives into the string), and decode() raises
-    # MALFORMED_CHARACTER_CODING whatever spark.sql.ansi.enabled says; make_valid_utf8 replaces instead.
-    return F.make_valid_utf8(body.cast("string"))
+    # A string body may hold invalid UTF-8 too (cast from binary upstream): its bytes are repaired alike.
+    data = body if isinstance(body_type, BinaryType) else body.cast("binary")
+    return _utf8_decoder(df.sparkSession)(data)
+
+
+def _try_cast(column: str, to: DataType) -> Column:
+    """`column` cast to `to`, null where it does not fit, whatever spark.sql.ansi.enabled says.
+
+    The try_cast SQL function is in Spark 3.2+; Column.try_cast only in Spark 4.
+    """
+    return F.expr(f"try_cast(`{column}` AS {to.simpleString()})")
 
 
 def readable(df: DataFrame) -> DataFrame:
@@ -66,10 +93,10 @@ def readable(df: DataFrame) -> DataFrame:
     """
     return df.select(
         # try_cast: with ANSI mode on (Spark 4's default) cast() fails the query on a non-numeric offset.
-        F.col("offset").try_cast("long").alias("Offset"),
+        _try_cast("offset", LongType()).alias("Offset"),
         F.col("enqueuedTime").alias("Time (readable)"),
         F.unix_seconds(F.col("enqueuedTime")).alias("Timestamp"),
-        _body_text(F.col("body"), df.schema["body"].dataType).alias("Body"),
+        _body_text(df).alias("Body"),
         F.col("partition").alias("Partition"),
         F.col("sequenceNumber").alias("SequenceNumber"),
         F.col("offset").alias("Offset (string)"),
@@ -79,7 +106,7 @@ def readable(df: DataFrame) -> DataFrame:
 def for_file_sink(df: DataFrame) -> DataFrame:
     """`readable(df)` with snake_case names (`offset`, `time_readable`, ...) for file and table sinks.
 
-    Spark 4's own Parquet writer accepts spaces and parentheses, but Delta tables without column
+    Spark's own Parquet writer (3.3+) accepts spaces and parentheses, but Delta tables without column
     mapping, Avro, and SQL written by hand do not take them well.
     """
     return readable(df).withColumnsRenamed(FILE_SINK_NAMES)
@@ -92,7 +119,7 @@ def parse_tweets(df: DataFrame) -> DataFrame:
     string) is not an error: its row is kept with every tweet column null. `created_at` is ISO-8601 (`Z`
     or an offset; without one it is read in the session time zone) and is null when unparseable.
     """
-    tweet = F.from_json(_body_text(F.col("body"), df.schema["body"].dataType), TWEET_JSON_SCHEMA)
+    tweet = F.from_json(_body_text(df), TWEET_JSON_SCHEMA)
     # Any JSON object parses against the schema, so require the fields every tweet has.
     is_tweet = tweet["id"].isNotNull() & tweet["text"].isNotNull()
 

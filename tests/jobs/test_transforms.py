@@ -1,13 +1,25 @@
-"""jobs.transforms on small explicit DataFrames, batch and streaming, against the session `spark`."""
+"""jobs.transforms on small explicit DataFrames, batch and streaming, on Spark 4 and on Spark 3.5.
+
+The transforms also run on Spark 3 clusters (the Scala connector's), so this file runs without
+tests/conftest.py, whose imports need the rest of the project, e.g. in a venv with only pyspark 3.5,
+chispa, pytest, pyarrow and pandas, from the repository root:
+
+    PYTHONPATH=. /tmp/spark35/bin/pytest --noconftest -p no:cacheprovider tests/jobs/test_transforms.py
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import (
     BinaryType,
     LongType,
@@ -19,6 +31,33 @@ from pyspark.sql.types import (
 )
 
 from jobs.transforms import FILE_SINK_NAMES, for_file_sink, hashtag_counts, parse_tweets, readable
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[SparkSession]:
+    """The suite's session when one is running (tests/conftest.py's), else this module's own, alike.
+
+    Stopped at the end only when this module started it.
+    """
+    running = SparkSession.getActiveSession()
+    if running is not None:
+        yield running
+        return
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("hubstream-transforms-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("WARN")
+    try:
+        yield session
+    finally:
+        session.stop()
+
 
 EVENTHUB_SCHEMA = StructType(
     [
@@ -81,9 +120,55 @@ SAMPLE_READABLE = [
 ]
 
 
-def test_readable_columns_types_and_values(spark: SparkSession) -> None:
+@pytest.fixture(params=["true", "false"], ids=["ansi", "no-ansi"])
+def ansi(spark: SparkSession, request: pytest.FixtureRequest) -> Iterator[str]:
+    """spark.sql.ansi.enabled both ways (Spark 4's default is on, Spark 3.5's off), restored afterwards."""
+    before = spark.conf.get("spark.sql.ansi.enabled")
+    spark.conf.set("spark.sql.ansi.enabled", request.param)
+    try:
+        yield request.param
+    finally:
+        if before is None:
+            spark.conf.unset("spark.sql.ansi.enabled")
+        else:
+            spark.conf.set("spark.sql.ansi.enabled", before)
+
+
+def test_readable_columns_types_and_values(spark: SparkSession, ansi: str) -> None:
     expected = spark.createDataFrame(SAMPLE_READABLE, READABLE_SCHEMA)
     assert_df_equality(readable(sample_events(spark)), expected, ignore_row_order=True)
+
+
+# Invalid UTF-8 of every kind. Where Java's decoder (Spark 3's decode) and make_valid_utf8 (Spark 4)
+# agree, they agree with Python's: one U+FFFD per maximal invalid subpart (Unicode's recommendation).
+INVALID_UTF8 = [
+    b"\xff",  # never valid
+    b"a\xe2\x82b",  # truncated 3-byte sequence
+    b"\xf0\x9f\x98",  # truncated 4-byte sequence at the end
+    b"\xc0\xaf",  # overlong "/"
+    b"\x80\x80",  # stray continuation bytes
+    b"\xf4\x90\x80\x80",  # past U+10FFFF
+    b"ok \xe2\x98\x81",  # valid: "ok ☁"
+]
+# An encoded surrogate (CESU-8): Java makes it one U+FFFD, make_valid_utf8 three, as Python does.
+SURROGATE = b"\xed\xa0\x80"
+
+
+@pytest.mark.parametrize("as_string", [False, True], ids=["binary-body", "string-body"])
+def test_invalid_utf8_becomes_replacement_characters(spark: SparkSession, as_string: bool) -> None:
+    df = events(spark, [(raw, "0", str(i), i, T0) for i, raw in enumerate([*INVALID_UTF8, SURROGATE, None])])
+    if as_string:  # a body already cast to string keeps its bytes, invalid ones included
+        df = df.withColumn("body", F.col("body").cast("string"))
+    # The string's bytes as Spark holds them: collect() alone would hide invalid UTF-8, since turning
+    # a Spark string into a Python one replaces invalid bytes on the way.
+    stored = F.hex(F.col("Body").cast("binary")).alias("stored")
+    got = {r.SequenceNumber: r.stored for r in readable(df).select("SequenceNumber", stored).collect()}
+    text = {seq: None if h is None else bytes.fromhex(h).decode("utf-8") for seq, h in got.items()}  # strict
+    for i, raw in enumerate(INVALID_UTF8):
+        assert text[i] == raw.decode("utf-8", errors="replace"), (raw, got[i])
+    surrogate = text[len(INVALID_UTF8)]
+    assert surrogate and set(surrogate) == {"\ufffd"}, got[len(INVALID_UTF8)]
+    assert text[len(INVALID_UTF8) + 1] is None  # no body stays null
 
 
 def test_for_file_sink_renames_and_writes_parquet(spark: SparkSession, tmp_path: Path) -> None:
@@ -105,7 +190,7 @@ def test_for_file_sink_renames_and_writes_parquet(spark: SparkSession, tmp_path:
     assert_df_equality(spark.read.parquet(str(tmp_path / "sink")), expected, ignore_row_order=True)
 
 
-def test_readable_names_survive_parquet_in_spark_4(spark: SparkSession, tmp_path: Path) -> None:
+def test_readable_names_survive_parquet(spark: SparkSession, tmp_path: Path) -> None:
     # Spark 3.3 dropped Parquet's check on " ,;{}()\n\t=" in names (SPARK-27442): the readable names
     # are not refused here, so for_file_sink exists for Delta, Avro and SQL rather than for Parquet.
     readable(sample_events(spark)).write.parquet(str(tmp_path / "readable"))
@@ -239,7 +324,8 @@ def test_hashtag_counts_streaming_append_emits_closed_windows(spark: SparkSessio
         assert query.exception() is None
         progress = query.lastProgress
         assert progress is not None
-        assert progress.eventTime["watermark"] == "2024-05-01T10:03:00.000Z"
+        # A dict on Spark 3.5; on Spark 4 a StreamingQueryProgress, which is a dict too.
+        assert progress["eventTime"]["watermark"] == "2024-05-01T10:03:00.000Z"
     finally:
         query.stop()
 
