@@ -105,6 +105,10 @@ class JobSettings:
     trigger: str = "available-now"
     checkpoint_dir: str | None = None
     use_connector: bool = False  # the Scala azure-eventhubs-spark jar is installed (Databricks on Spark 3)
+    # Our source only (the Scala connector has none of these), named as Spark's Kafka source names them:
+    fail_on_data_loss: bool = True  # false: skip events retention removed, with a warning, instead of failing
+    min_events_per_trigger: int | None = None  # wait for this many events...
+    max_trigger_delay: str = "15m"  # ...but no longer than this
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,7 @@ _POSITIVE = {
     ("producer", "twitter_poll_interval_s"),
     ("producer", "telemetry_devices"),
     ("job", "max_events_per_trigger"),
+    ("job", "min_events_per_trigger"),
 }
 _NOT_NEGATIVE = {
     ("producer", "linger_s"),

@@ -11,6 +11,7 @@ transform with `jobs.transforms.readable` (`for_file_sink` for files), load into
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import sys
@@ -28,6 +29,7 @@ if not __package__:
 
 from conf import Settings, SettingsError, add_settings_arguments, settings_from_arguments
 from conf.arguments import positive_float, positive_int
+from conf.settings import JobSettings
 from jobs.eventhubs import register
 from jobs.eventhubs.connector import (
     CONNECTOR_FORMAT,
@@ -39,11 +41,15 @@ from jobs.eventhubs.connector import (
 from jobs.eventhubs.options import (
     CONNECTION_STRING,
     CONSUMER_GROUP,
+    FAIL_ON_DATA_LOSS,
     MAX_EVENTS,
+    MAX_TRIGGER_DELAY,
+    MIN_EVENTS,
     NAME,
     NAMESPACE,
     STARTING_POSITION,
     EventHubsOptionError,
+    parse_duration,
 )
 from jobs.transforms import for_file_sink, readable
 
@@ -112,13 +118,17 @@ def source_options(
     settings: Settings, *, max_events_per_trigger: int, starting_position: str
 ) -> dict[str, str]:
     """Options for hubstream's own source: the connector's names, the connection string as it is."""
-    hub = settings.eventhub
+    hub, job = settings.eventhub, settings.job
     options = {
         NAME: hub.name,
         CONSUMER_GROUP: hub.consumer_group,
         STARTING_POSITION: starting_position_json(starting_position),
         MAX_EVENTS: str(max_events_per_trigger),
+        FAIL_ON_DATA_LOSS: str(job.fail_on_data_loss).lower(),
+        MAX_TRIGGER_DELAY: job.max_trigger_delay,
     }
+    if job.min_events_per_trigger is not None:
+        options[MIN_EVENTS] = str(job.min_events_per_trigger)
     if hub.connection_string is not None:
         options[CONNECTION_STRING] = hub.connection_string.reveal()
     else:
@@ -143,12 +153,33 @@ def build_stream(
     )
     position = starting_position if starting_position is not None else settings.job.starting_position
     if settings.job.use_connector:
+        _check_connector_settings(settings)
         fmt = CONNECTOR_FORMAT
         options = connector_options(settings, spark, max_events_per_trigger=limit, starting_position=position)
     else:
         fmt = register(spark)
         options = source_options(settings, max_events_per_trigger=limit, starting_position=position)
     return spark.readStream.format(fmt).options(**options).load()
+
+
+def _check_connector_settings(settings: Settings) -> None:
+    """The Scala connector has no failOnDataLoss, minEventsPerTrigger or maxTriggerDelay: say so."""
+    job, default = settings.job, JobSettings()
+    unsupported = [
+        name
+        for name, value, usual in (
+            ("fail_on_data_loss", job.fail_on_data_loss, default.fail_on_data_loss),
+            ("min_events_per_trigger", job.min_events_per_trigger, default.min_events_per_trigger),
+            ("max_trigger_delay", job.max_trigger_delay, default.max_trigger_delay),
+        )
+        if value != usual
+    ]
+    if unsupported:
+        raise ValueError(
+            f"the Scala connector (use_connector = true) has no {', '.join(unsupported)}: remove "
+            f"{'it' if len(unsupported) == 1 else 'them'} from the profile and the command line, or read "
+            "with hubstream's own source (use_connector = false, Spark 4.2+)"
+        )
 
 
 def transform(events: DataFrame, sink: str) -> DataFrame:
@@ -328,6 +359,25 @@ def _position(text: str) -> str:
     return text
 
 
+def with_job_flags(settings: Settings, args: argparse.Namespace) -> Settings:
+    """The profile's [job] settings with the source flags given on the command line in their place."""
+    flags = {
+        "fail_on_data_loss": args.fail_on_data_loss,
+        "min_events_per_trigger": args.min_events_per_trigger,
+        "max_trigger_delay": args.max_trigger_delay,
+    }
+    job = dataclasses.replace(settings.job, **{k: v for k, v in flags.items() if v is not None})
+    return dataclasses.replace(settings, job=job)
+
+
+def _duration(text: str) -> str:
+    try:
+        parse_duration("--max-trigger-delay", text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def _trigger(text: str) -> Trigger:
     try:
         return parse_trigger(text)
@@ -373,6 +423,26 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the profile's, available-now)",
     )
     read.add_argument(
+        "--fail-on-data-loss",
+        action=argparse.BooleanOptionalAction,
+        help="fail when events the query should read are gone (retention), or with --no-fail-on-data-loss "
+        "warn and go on with the events that exist (default: the profile's fail_on_data_loss, true)",
+    )
+    read.add_argument(
+        "--min-events-per-trigger",
+        type=positive_int,
+        metavar="N",
+        help="with processing-time: wait until N events are there, but no longer than --max-trigger-delay "
+        "(default: the profile's min_events_per_trigger, none)",
+    )
+    read.add_argument(
+        "--max-trigger-delay",
+        type=_duration,
+        metavar="DURATION",
+        help="the longest --min-events-per-trigger waits, e.g. 30s or 15m "
+        "(default: the profile's max_trigger_delay, 15m)",
+    )
+    read.add_argument(
         "--timeout",
         type=positive_float,
         metavar="SECONDS",
@@ -407,6 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    settings = with_job_flags(settings, args)
     if args.sink in FILE_SINKS:
         if not args.path:
             parser.error(f"--sink {args.sink} needs --path DIR: the directory to write the files to")

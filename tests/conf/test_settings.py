@@ -455,6 +455,8 @@ def test_an_unknown_key_in_eventhub(tmp_path: Path) -> None:
         ("[producer]\nrate = nan\n", "must be a finite number"),
         ("[producer]\nlinger_s = -1\n", "[producer] linger_s = -1 must be 0 or more"),
         ("[job]\nmax_events_per_trigger = 0\n", "must be greater than 0"),
+        ("[job]\nmin_events_per_trigger = 0\n", "min_events_per_trigger = 0 must be greater than 0"),
+        ('[job]\nfail_on_data_loss = "no"\n', "[job] fail_on_data_loss must be true or false, not a string"),
         (
             '[producer]\non_oversize = "drop"\n',
             '[producer] on_oversize = \'drop\' must be one of "skip", "fail"',

@@ -13,9 +13,19 @@ from pyspark.sql import SparkSession
 
 from conf import Settings, load_settings
 from emulator.process import EmulatorProcess
-from jobs.read_events import build_stream, readable_error, run, start_query, transform
+from jobs.read_events import (
+    build_parser,
+    build_stream,
+    readable_error,
+    run,
+    source_options,
+    start_query,
+    transform,
+    with_job_flags,
+)
 
 HUB = "tweets"
+CONNECTION = "Endpoint=sb://localhost/;SharedAccessKeyName=k;SharedAccessKey=v"
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -163,3 +173,39 @@ def test_console_run_shows_readable_batches(emulator: EmulatorProcess) -> None:
     assert "Batch 0: 5 events" in out and "Batch 2: 2 events" in out
     assert "read 12 events in 3 batches" in out
     assert "SAS_KEY_VALUE" not in out
+
+
+def test_source_flags_come_from_the_profile_or_the_command_line(tmp_path: Path) -> None:
+    profile = tmp_path / "p.toml"
+    profile.write_text(
+        '[eventhub]\nname = "tweets"\n'
+        '[job]\nfail_on_data_loss = false\nmin_events_per_trigger = 10\nmax_trigger_delay = "30s"\n'
+    )
+    settings = load_settings(str(profile), connection_string=CONNECTION, environ={})
+    options = source_options(settings, max_events_per_trigger=5, starting_position="-1")
+    assert (options["failOnDataLoss"], options["minEventsPerTrigger"], options["maxTriggerDelay"]) == (
+        "false",
+        "10",
+        "30s",
+    )
+    args = build_parser().parse_args(["--fail-on-data-loss", "--min-events-per-trigger", "3"])
+    flagged = source_options(with_job_flags(settings, args), max_events_per_trigger=5, starting_position="-1")
+    assert (flagged["failOnDataLoss"], flagged["minEventsPerTrigger"], flagged["maxTriggerDelay"]) == (
+        "true",
+        "3",
+        "30s",
+    )
+    defaults = source_options(
+        load_settings("local", environ={}), max_events_per_trigger=5, starting_position="-1"
+    )
+    assert defaults["failOnDataLoss"] == "true" and "minEventsPerTrigger" not in defaults
+
+
+def test_the_connector_refuses_source_only_settings(spark: SparkSession, tmp_path: Path) -> None:
+    profile = tmp_path / "p.toml"
+    profile.write_text(
+        '[eventhub]\nname = "tweets"\n[job]\nuse_connector = true\nfail_on_data_loss = false\n'
+    )
+    settings = load_settings(str(profile), connection_string=CONNECTION, environ={})
+    with pytest.raises(ValueError, match=r"Scala connector .* has no fail_on_data_loss"):
+        build_stream(spark, settings)
