@@ -6,11 +6,13 @@ VENV_PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-k selector -x"`.
 PYTEST_ARGS ?=
+# A second virtualenv with Spark 3.5, for the transforms the Scala connector's Spark 3 clusters run.
+SPARK3_VENV ?= .venv-spark3
 # Where `make wheel` puts the wheel, e.g. `make wheel DIST=/tmp/out`.
 DIST ?= dist
 
 .DEFAULT_GOAL := help
-.PHONY: help venv java test lint bench emulator run wheel clean
+.PHONY: help venv java test test-spark3 lint bench emulator run wheel clean
 
 help: ## list the targets
 	@echo "Usage: make TARGET"
@@ -55,6 +57,16 @@ java: ## check that Java 17+ is installed (Spark needs it)
 
 test: venv ## run the test suite
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+$(SPARK3_VENV)/.installed:
+	$(PYTHON) -m venv $(SPARK3_VENV)
+	$(SPARK3_VENV)/bin/pip install 'pyspark==3.5.*' 'chispa>=0.11,<1' 'pytest>=8,<10' \
+		'pytest-timeout>=2.3,<3' 'pyarrow>=15,<27' pandas
+	@touch $@
+
+# --noconftest: the suite's conftest needs Spark 4; the transforms' tests bring their own session.
+test-spark3: java $(SPARK3_VENV)/.installed ## run the transforms' tests on Spark 3.5 (the Scala connector's clusters)
+	PYTHONPATH=. $(SPARK3_VENV)/bin/pytest --noconftest -p no:cacheprovider tests/jobs/test_transforms.py $(PYTEST_ARGS)
 
 lint: venv ## ruff and mypy over the code and the tests
 	$(VENV)/bin/ruff check emulator conf producers jobs bench tests notebooks
