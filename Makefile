@@ -69,9 +69,9 @@ test-spark3: java $(SPARK3_VENV)/.installed ## run the transforms' tests on Spar
 	PYTHONPATH=. $(SPARK3_VENV)/bin/pytest --noconftest -p no:cacheprovider tests/jobs/test_transforms.py $(PYTEST_ARGS)
 
 lint: venv ## ruff and mypy over the code and the tests
-	$(VENV)/bin/ruff check emulator conf producers jobs bench tests notebooks
-	$(VENV)/bin/ruff format --check emulator conf producers jobs bench tests notebooks
-	$(VENV)/bin/mypy emulator conf producers jobs bench tests
+	$(VENV)/bin/ruff check amqp10 emulator conf producers jobs bench tests notebooks
+	$(VENV)/bin/ruff format --check amqp10 emulator conf producers jobs bench tests notebooks
+	$(VENV)/bin/mypy amqp10 emulator conf producers jobs bench tests
 
 bench: venv ## run the benchmarks
 	$(VENV_PY) -m bench

@@ -24,7 +24,7 @@ import time
 from collections import deque
 from typing import Any
 
-from emulator.amqp.connection import (
+from amqp10.connection import (
     SENDER,
     Connection,
     ConnectionClosed,
@@ -35,8 +35,8 @@ from emulator.amqp.connection import (
     LinkState,
     MessageReceived,
 )
-from emulator.amqp.message import Message, Properties
-from emulator.amqp.types import Array, Timestamp
+from amqp10.message import Message, Properties
+from amqp10.types import Array, Timestamp
 from emulator.config import default_config
 from emulator.endpoint import connection_string
 from emulator.eventhubs.handler import entity_path

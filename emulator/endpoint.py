@@ -5,7 +5,8 @@ from __future__ import annotations
 import socket
 import time
 
-from .amqp.frames import SASL_HEADER
+from amqp10.frames import SASL_HEADER
+
 from .config import NamespaceConfig
 
 

@@ -10,9 +10,10 @@ import asyncio
 import logging
 import time
 
-from .amqp.connection import Connection
-from .amqp.errors import ProtocolError
-from .amqp.performatives import Error
+from amqp10.connection import Connection
+from amqp10.errors import ProtocolError
+from amqp10.performatives import Error
+
 from .config import DEFAULT_RETENTION_CHECK_SECONDS
 from .eventhubs.handler import Handler
 from .eventhubs.namespace import Namespace

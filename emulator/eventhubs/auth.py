@@ -1,8 +1,7 @@
-"""Shared access signature (SAS) tokens, as the Event Hubs SDKs send them in a CBS put-token.
+"""Checking shared access signature (SAS) tokens, as the Event Hubs SDKs send them in a CBS put-token.
 
 A token reads ``SharedAccessSignature sr=<audience>&sig=<signature>&se=<expiry>&skn=<key name>``
-with URL-encoded values in any order. The signature is
-``base64(HMAC-SHA256(key, quote_plus(audience) + "\\n" + se))``; ``se`` is the expiry in Unix seconds.
+with URL-encoded values in any order; `conf.sas` signs them, and its `sign` checks them here.
 The SDK signs the audience it later names in the put-token, e.g. ``sb://localhost:5672/tweets`` for a
 producer or ``sb://localhost:5672/tweets/consumergroups/$Default`` for a consumer; a token whose
 audience is the namespace (``sb://localhost:5672/``) covers every hub in it.
@@ -10,15 +9,14 @@ audience is the namespace (``sb://localhost:5672/``) covers every hub in it.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import quote_plus, unquote, unquote_plus, urlencode, urlsplit
+from urllib.parse import quote_plus, unquote, unquote_plus, urlsplit
 
-TOKEN_PREFIX = "SharedAccessSignature "
+from conf.sas import TOKEN_PREFIX, sign
+
 _FIELDS = ("sr", "sig", "se", "skn")
 _SCHEMES = frozenset({"sb", "amqp", "amqps"})
 
@@ -39,13 +37,6 @@ class Claim:
     audience: str
     key_name: str
     expires_at: int
-
-
-def make_sas_token(audience: str, key_name: str, key: str, expires_at: int) -> str:
-    """Sign a token the way the azure-eventhub SDK does (its `generate_sas_token`)."""
-    signature = _sign(key, quote_plus(audience), str(int(expires_at)))
-    fields = {"sr": audience, "sig": signature, "se": str(int(expires_at)), "skn": key_name}
-    return TOKEN_PREFIX + urlencode(fields)
 
 
 def validate_sas_token(token: str, audience: str, keys: Mapping[str, str], now: float) -> Claim:
@@ -76,7 +67,7 @@ def validate_sas_token(token: str, audience: str, keys: Mapping[str, str], now: 
 
     # The SDK signs quote_plus(audience); other clients sign the sr text exactly as they encoded it.
     candidates = {quote_plus(sr), raw["sr"]}
-    if not any(hmac.compare_digest(_sign(key, text, se).encode(), sig.encode()) for text in candidates):
+    if not any(hmac.compare_digest(sign(key, text, se).encode(), sig.encode()) for text in candidates):
         raise AuthError(
             f"token signature does not match key {key_name!r} for audience {sr!r}; "
             "sign it with the key configured for that name in the emulator"
@@ -160,11 +151,6 @@ def _resolve_key_name(raw_skn: str, keys: Mapping[str, str]) -> str:
     raise AuthError(
         f"unknown shared access key name {once[:256]!r}; use a key name from the emulator's [keys] config"
     )
-
-
-def _sign(key: str, encoded_audience: str, se: str) -> str:
-    digest = hmac.new(key.encode("utf-8"), f"{encoded_audience}\n{se}".encode(), hashlib.sha256).digest()
-    return base64.b64encode(digest).decode("ascii")
 
 
 def _utc(seconds: float) -> str:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from ..amqp.codec import encode, write
-from ..amqp.errors import DecodeError
-from ..amqp.message import (
+from amqp10.codec import encode, write
+from amqp10.errors import DecodeError
+from amqp10.message import (
     BATCH_MESSAGE_FORMAT,
     DATA,
     DELIVERY_ANNOTATIONS,
@@ -23,7 +23,7 @@ from ..amqp.message import (
     section_value,
     split_sections,
 )
-from ..amqp.types import Symbol, Timestamp
+from amqp10.types import Symbol, Timestamp
 
 PARTITION_KEY = Symbol("x-opt-partition-key")
 SEQUENCE_NUMBER = Symbol("x-opt-sequence-number")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..amqp.connection import (
+from amqp10.connection import (
     SENDER,
     Connection,
     ConnectionClosed,
@@ -29,10 +29,11 @@ from ..amqp.connection import (
     LinkState,
     MessageReceived,
 )
-from ..amqp.errors import DecodeError
-from ..amqp.message import Message, Properties
-from ..amqp.performatives import Error
-from ..amqp.types import Array, Symbol, Timestamp
+from amqp10.errors import DecodeError
+from amqp10.message import Message, Properties
+from amqp10.performatives import Error
+from amqp10.types import Array, Symbol, Timestamp
+
 from ..config import HubConfig
 from ..storage import PartitionLog
 from . import events

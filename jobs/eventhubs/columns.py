@@ -13,9 +13,9 @@ import struct
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from emulator.amqp.codec import Decoder
-from emulator.amqp.errors import DecodeError
-from emulator.amqp.message import (
+from amqp10.codec import Decoder
+from amqp10.errors import DecodeError
+from amqp10.message import (
     AMQP_SEQUENCE,
     AMQP_VALUE,
     APPLICATION_PROPERTIES,
@@ -25,8 +25,8 @@ from emulator.amqp.message import (
     Properties,
     section_code,
 )
-from emulator.amqp.performatives import from_described
-from emulator.amqp.types import Described, ULong
+from amqp10.performatives import from_described
+from amqp10.types import Described, ULong
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -3,7 +3,7 @@
 The azure-eventhub SDK consumer costs ~55 us of Python per event (two socket reads per frame, a general
 decoder, an EventData and an AmqpAnnotatedMessage per event), which held a 2-core machine near 30,000
 events/s. Here the bytes go from large socket reads through the sans-I/O client connection
-(`emulator.amqp.connection`, the same state machine the emulator serves with) straight into Arrow
+(`amqp10.connection`, the same state machine the emulator serves with) straight into Arrow
 columns (`columns.EventColumns`).
 
 What it speaks is what the SDK speaks, so it works against the service as against the emulator:
@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from conf.connection_string import ConnectionString, parse_connection_string
-from emulator.amqp.connection import (
+from amqp10.connection import (
     NEED_DATA,
     RECEIVER,
     SENDER,
@@ -37,11 +36,12 @@ from emulator.amqp.connection import (
     MessageReceived,
     Session,
 )
-from emulator.amqp.errors import ProtocolError
-from emulator.amqp.message import Message, Properties
-from emulator.amqp.performatives import Error, Source, Target
-from emulator.amqp.types import Described, Symbol
-from emulator.eventhubs.auth import make_sas_token
+from amqp10.errors import ProtocolError
+from amqp10.message import Message, Properties
+from amqp10.performatives import Error, Source, Target
+from amqp10.types import Described, Symbol
+from conf.connection_string import ConnectionString, parse_connection_string
+from conf.sas import make_sas_token
 
 from .columns import EventColumns
 

@@ -11,13 +11,8 @@ from azure.eventhub._pyamqp.utils import generate_sas_token
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emulator.eventhubs.auth import (
-    AuthError,
-    Claim,
-    audience_covers,
-    make_sas_token,
-    validate_sas_token,
-)
+from conf.sas import make_sas_token
+from emulator.eventhubs.auth import AuthError, Claim, audience_covers, validate_sas_token
 
 KEY_NAME = "RootManageSharedAccessKey"
 KEY = "SAS_KEY_VALUE"

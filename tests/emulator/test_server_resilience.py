@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import pytest
 from azure.eventhub import EventData, EventHubProducerClient
 
-from emulator.amqp.codec import encode
-from emulator.amqp.frames import (
+from amqp10.codec import encode
+from amqp10.frames import (
     AMQP_HEADER,
     EMPTY_FRAME,
     SASL_HEADER,
@@ -25,8 +25,8 @@ from emulator.amqp.frames import (
     encode_frame,
     split_stream,
 )
-from emulator.amqp.performatives import Begin, Close, Open, SaslInit
-from emulator.amqp.types import Described, ULong
+from amqp10.performatives import Begin, Close, Open, SaslInit
+from amqp10.types import Described, ULong
 from emulator.process import EmulatorProcess
 
 HOST = "127.0.0.1"

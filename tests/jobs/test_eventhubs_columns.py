@@ -17,8 +17,8 @@ from azure.eventhub._transport._pyamqp_transport import PyamqpTransport
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.amqp.message import Message
-from emulator.amqp.types import Symbol, Timestamp
+from amqp10.message import Message
+from amqp10.types import Symbol, Timestamp
 from emulator.eventhubs.events import stamp
 from jobs.eventhubs.columns import EventColumns, MalformedEvent, text
 

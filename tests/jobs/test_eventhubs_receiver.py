@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from azure.eventhub import EventData, EventHubProducerClient
 
-from emulator.eventhubs.auth import make_sas_token
+from conf.sas import make_sas_token
 from emulator.process import EmulatorProcess
 from jobs.eventhubs.columns import EventColumns
 from jobs.eventhubs.receiver import AMQPS_PORT, Endpoint, PartitionReceiver, ReceiveError, selector

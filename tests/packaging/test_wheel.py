@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("emulator", "conf", "producers", "jobs")
+PACKAGES = ("amqp10", "emulator", "conf", "producers", "jobs")
 SCRIPTS = ("hubstream-emulator", "hubstream-produce", "hubstream-read-events")
 
 

@@ -1,4 +1,4 @@
-"""The client's end of `emulator.amqp.connection` against the service's end, in memory.
+"""The client's end of `amqp10.connection` against the service's end, in memory.
 
 Both ends are sans-I/O, so a test pumps bytes between them; no sockets. The client's end is what the
 Spark reader speaks to Event Hubs; the service's end is what the emulator serves (and is tested against
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from emulator.amqp.connection import (
+from amqp10.connection import (
     NEED_DATA,
     RECEIVER,
     SENDER,
@@ -27,8 +27,8 @@ from emulator.amqp.connection import (
     MessageReceived,
     State,
 )
-from emulator.amqp.errors import ProtocolError
-from emulator.amqp.performatives import Begin, Error, Source, Target
+from amqp10.errors import ProtocolError
+from amqp10.performatives import Begin, Error, Source, Target
 
 
 class Pair:

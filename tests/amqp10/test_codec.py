@@ -1,4 +1,4 @@
-"""Tests for emulator.amqp.codec, frames, performatives and message: the AMQP 1.0 type system on the wire.
+"""Tests for amqp10.codec, frames, performatives and message: the AMQP 1.0 type system on the wire.
 
 Four angles: a Hypothesis round trip over every AMQP type (values *and* Python types must survive), encodings
 checked byte for byte against the spec's tables (and every legal alternative accepted on decode), interop
@@ -32,11 +32,11 @@ from azure.eventhub._pyamqp.outcomes import Rejected as SdkRejected
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from emulator.amqp import codec, frames, message
-from emulator.amqp.codec import Decoder, Limits, decode, decode_all, encode
-from emulator.amqp.errors import DecodeError, FramingError
-from emulator.amqp.frames import TYPE_AMQP, TYPE_SASL, Frame, encode_frame, encode_transfer, parse_frame
-from emulator.amqp.performatives import (
+from amqp10 import codec, frames, message
+from amqp10.codec import Decoder, Limits, decode, decode_all, encode
+from amqp10.errors import DecodeError, FramingError
+from amqp10.frames import TYPE_AMQP, TYPE_SASL, Frame, encode_frame, encode_transfer, parse_frame
+from amqp10.performatives import (
     Accepted,
     Attach,
     Begin,
@@ -57,7 +57,7 @@ from emulator.amqp.performatives import (
     Transfer,
     from_described,
 )
-from emulator.amqp.types import (
+from amqp10.types import (
     Array,
     Byte,
     Char,

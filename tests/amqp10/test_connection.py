@@ -1,4 +1,4 @@
-"""Tests for emulator.amqp.connection, driven purely in memory: client bytes in, events and server bytes out.
+"""Tests for amqp10.connection, driven purely in memory: client bytes in, events and server bytes out.
 
 As with h11, no sockets: the client side is written with our own encoder (`frames.encode_frame`) and the
 server's replies are read back with `frames.parse_frame`, so every test sees exactly the bytes a peer would.
@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from azure.eventhub._pyamqp import _decode as sdk_decode
 
-from emulator.amqp import connection as conn_mod
-from emulator.amqp.codec import decode, encode
-from emulator.amqp.connection import (
+from amqp10 import connection as conn_mod
+from amqp10.codec import decode, encode
+from amqp10.connection import (
     NEED_DATA,
     RECEIVER,
     SENDER,
@@ -32,8 +32,8 @@ from emulator.amqp.connection import (
     MessageReceived,
     State,
 )
-from emulator.amqp.errors import FramingError, LocalProtocolError, ProtocolError, RemoteProtocolError
-from emulator.amqp.frames import (
+from amqp10.errors import FramingError, LocalProtocolError, ProtocolError, RemoteProtocolError
+from amqp10.frames import (
     AMQP_HEADER,
     EMPTY_FRAME,
     SASL_HEADER,
@@ -43,7 +43,7 @@ from emulator.amqp.frames import (
     encode_frame,
     split_stream,
 )
-from emulator.amqp.performatives import (
+from amqp10.performatives import (
     Accepted,
     Attach,
     Begin,
@@ -63,7 +63,7 @@ from emulator.amqp.performatives import (
     Target,
     Transfer,
 )
-from emulator.amqp.types import Array, Described, Symbol, UInt, ULong
+from amqp10.types import Array, Described, Symbol, UInt, ULong
 
 HUB = "tweets"
 CREDENTIALS = ("RootManageSharedAccessKey", "secret")
