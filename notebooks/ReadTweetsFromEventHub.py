@@ -24,7 +24,7 @@
 # MAGIC    - Spark 3 (the tutorial's runtime): the Scala connector the tutorial used, the Maven library
 # MAGIC      `com.microsoft.azure:azure-eventhubs-spark_2.12:2.3.22`, with `use_connector = true` in your
 # MAGIC      profile. That path has never read an event in hubstream's tests (the jar could not be fetched
-# MAGIC      where they run), and the readable columns below use Spark 4 SQL functions.
+# MAGIC      where they run); the readable columns below are tested on Spark 3.5 as on Spark 4.
 # MAGIC 3. **The connection string** comes from the secret scope, as in SendTweetsToEventHub.
 
 # COMMAND ----------

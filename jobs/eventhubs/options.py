@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from conf.connection_string import SettingsError, parse_connection_string
+
 CONNECTION_STRING = "eventhubs.connectionString"
 NAMESPACE = "eventhubs.fullyQualifiedNamespace"
 NAME = "eventhubs.name"
@@ -121,8 +123,10 @@ class EventHubsOptions:
                 f"{CONNECTION_STRING} is empty: give the namespace's connection string"
             )
         if connection_string:
-            parts = parse_connection_string(connection_string)
-            entity = parts.get("entitypath")
+            try:
+                entity = parse_connection_string(connection_string, where=CONNECTION_STRING).entity_path
+            except SettingsError as e:
+                raise EventHubsOptionError(str(e)) from None
             if entity and name and entity != name:
                 raise EventHubsOptionError(
                     f"{NAME} is {name!r} but the EntityPath of {CONNECTION_STRING} is {entity!r}: "
@@ -168,34 +172,6 @@ class EventHubsOptions:
             receiver_timeout_s=_seconds(RECEIVER_TIMEOUT, get(RECEIVER_TIMEOUT), 60.0),
             operation_timeout_s=_seconds(OPERATION_TIMEOUT, get(OPERATION_TIMEOUT), 60.0),
         )
-
-
-def parse_connection_string(text: str) -> dict[str, str]:
-    """`Key=Value;...` pairs, keys lower-cased. Errors never quote the string: it holds the key."""
-    parts: dict[str, str] = {}
-    for item in text.strip().split(";"):
-        if not item.strip():
-            continue
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise EventHubsOptionError(
-                f"{CONNECTION_STRING} is malformed: expected 'Endpoint=sb://...;SharedAccessKeyName=...;"
-                f"SharedAccessKey=...' (a part has no '=')"
-            )
-        parts[key.strip().lower()] = value.strip()
-    if not parts.get("endpoint", "").startswith("sb://"):
-        raise EventHubsOptionError(
-            f"{CONNECTION_STRING} has no 'Endpoint=sb://<namespace>...' part: copy the whole connection "
-            f"string from the portal (Shared access policies)"
-        )
-    if "sharedaccesssignature" not in parts and not (
-        parts.get("sharedaccesskeyname") and parts.get("sharedaccesskey")
-    ):
-        raise EventHubsOptionError(
-            f"{CONNECTION_STRING} lacks SharedAccessKeyName and SharedAccessKey: copy the whole connection "
-            f"string, or use {NAMESPACE} to sign in with DefaultAzureCredential"
-        )
-    return parts
 
 
 def parse_position(option: str, text: str | Mapping[str, Any]) -> EventPosition:
