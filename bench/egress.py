@@ -1,4 +1,5 @@
-"""Egress: the SDK consumer reading a million ~200-byte events back from one partition on disk.
+"""Egress: a million ~200-byte events read back from one partition on disk, by the SDK consumer and by
+the Spark source's own receiver.
 
 `filled_emulator` starts the emulator with `--data-dir` on a temporary directory and fills partition 0 of
 `tweets` with the SDK producer (full batches to `create_batch(partition_id="0")`); `bench.memory` measures
@@ -6,6 +7,8 @@ the same emulator. `run` then reads every event from `-1` with `EventHubConsumer
 `receive_batch` and once with `receive` (on_event), both with a large prefetch, and reports the faster.
 The SDK runs with its own defaults otherwise, session window included: a million events cross its
 65,536-transfer window fifteen times, so the run also shows the emulator resuming delivery each time.
+A third run reads the same events with `jobs.eventhubs.receiver` into Arrow batches, as the Spark
+source's tasks do: the same emulator with a client that costs less per event.
 """
 
 from __future__ import annotations
@@ -153,13 +156,59 @@ def read_all(emulator: EmulatorProcess, count: int, mode: str) -> EgressRun:
     return run
 
 
+def read_with_receiver(emulator: EmulatorProcess, count: int) -> EgressRun:
+    """Read the first `count` events of partition 0 as the Spark source's tasks do: Arrow batches."""
+    from jobs.eventhubs.columns import EventColumns
+    from jobs.eventhubs.reader import ROWS_PER_BATCH
+    from jobs.eventhubs.receiver import Endpoint, PartitionReceiver
+
+    mode = "hubstream receiver"
+    endpoint = Endpoint.from_options(emulator.connection_string, None, HUB)
+    columns = EventColumns(PARTITION)
+    received, last = 0, -1
+    progress(f"egress with the {mode}: reading {count:,} events")
+    client0, server0, started = cpu_seconds(), cpu_seconds(emulator.pid), time.perf_counter()
+    first_at = 0.0
+    with PartitionReceiver(endpoint, "$Default", PARTITION, 0, prefetch=PREFETCH) as receiver:
+        while received < count:
+            try:
+                added = receiver.read_into(columns, STALL_S)
+            except TimeoutError:
+                raise Stalled(f"the {mode} stalled at {received:,} of {count:,} events") from None
+            if not received:
+                first_at = time.perf_counter()
+            received += len(added)
+            last = added[-1]
+            if len(columns) >= ROWS_PER_BATCH:
+                columns.take_batch()
+        columns.take_batch()
+        done_at = time.perf_counter()
+    run = EgressRun(
+        f"{mode} (prefetch {PREFETCH}, Arrow batches of {ROWS_PER_BATCH:,})",
+        received,
+        done_at - started,
+        first_at - started,
+        cpu_seconds() - client0,
+        cpu_seconds(emulator.pid) - server0,
+    )
+    assert last >= count - 1, "events are missing or out of order"
+    progress(f"egress with the {mode}: {run.events_per_s:,.0f} events/s")
+    return run
+
+
 def run(filled: Filled) -> list[Figure]:
     count = filled.events
-    print(f"\n== egress: {count:,} events of {EVENT_SIZE} bytes from one partition on disk, SDK consumer")
+    print(
+        f"\n== egress: {count:,} events of {EVENT_SIZE} bytes from one partition on disk, SDK consumer and "
+        "the Spark source's receiver"
+    )
     runs: list[EgressRun] = []
-    for mode in ("receive_batch", "receive"):
+    for mode in ("receive_batch", "receive", "receiver"):
         try:
-            runs.append(read_all(filled.emulator, count, mode))
+            if mode == "receiver":
+                runs.append(read_with_receiver(filled.emulator, count))
+            else:
+                runs.append(read_all(filled.emulator, count, mode))
         except Stalled as exc:
             print(f"STALLED: {exc}")
     if not runs:
@@ -170,7 +219,9 @@ def run(filled: Filled) -> list[Figure]:
     )  # fmt: skip
     rows = [
         (
-            f"{r.mode} (prefetch {PREFETCH}"
+            r.mode
+            if r.mode.startswith("hubstream")
+            else f"SDK {r.mode} (prefetch {PREFETCH}"
             + (f", max_batch_size {MAX_BATCH_SIZE})" if r.mode == "receive_batch" else ")"),
             f"{r.events_per_s:,.0f}",
             f"{r.events * EVENT_SIZE / 1e6 / r.wall_s:.1f}",
