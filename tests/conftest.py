@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,6 +11,7 @@ from pyspark.sql import SparkSession
 
 from emulator.process import EmulatorProcess
 from emulator.roundtrip import read_events
+from tests.local_spark import local_session
 
 TEST_CONFIG = """
 namespace = "emulator"
@@ -58,18 +57,8 @@ def receive() -> Receive:
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
-    """One local Spark session for the whole run: 2 cores, few shuffle partitions, no UI."""
-    # Python workers must run this interpreter (the venv's), not whatever `python3` is on PATH.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("hubstream-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("WARN")
+    """One local Spark session for the whole run."""
+    session = local_session("hubstream-tests")
     try:
         yield session
     finally:

@@ -10,8 +10,6 @@ chispa, pytest, pyarrow and pandas, from the repository root:
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +29,7 @@ from pyspark.sql.types import (
 )
 
 from jobs.transforms import FILE_SINK_NAMES, for_file_sink, hashtag_counts, parse_tweets, readable
+from tests.local_spark import local_session
 
 
 @pytest.fixture(scope="module")
@@ -43,16 +42,7 @@ def spark() -> Iterator[SparkSession]:
     if running is not None:
         yield running
         return
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("hubstream-transforms-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("WARN")
+    session = local_session("hubstream-transforms-tests")
     try:
         yield session
     finally:
