@@ -17,8 +17,8 @@ DIST ?= dist
 help: ## list the targets
 	@echo "Usage: make TARGET"
 	@echo
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(firstword $(MAKEFILE_LIST)) \
-		| awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(firstword $(MAKEFILE_LIST)) \
+		| awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
 venv: $(STAMP) ## create .venv and install hubstream with its dev tools (redone when pyproject.toml changes)
 
