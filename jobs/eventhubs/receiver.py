@@ -35,6 +35,7 @@ from amqp10.connection import (
     LinkDetached,
     MessageReceived,
     Session,
+    State,
 )
 from amqp10.errors import ProtocolError
 from amqp10.message import Message, Properties
@@ -175,20 +176,31 @@ class PartitionReceiver:
     # ---- connecting ----------------------------------------------------------------------------------
 
     def open(self) -> None:
+        """Connect, authenticate and attach; on any failure nothing is left open."""
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
         e = self.endpoint
         deadline = time.monotonic() + self.timeout_s
         try:
             sock = socket.create_connection((e.host, e.port), timeout=self.timeout_s)
         except OSError as exc:
             raise ReceiveError(f"cannot connect to {e.host}:{e.port}: {exc}") from None
+        self._sock = sock
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if e.tls:
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=e.host)
-        self._sock = sock
+            try:
+                self._sock = sock = ssl.create_default_context().wrap_socket(sock, server_hostname=e.host)
+            except OSError as exc:  # ssl.SSLError and certificate errors are OSErrors
+                raise ReceiveError(f"TLS with {e.host}:{e.port} failed: {exc}") from None
         self._conn = conn = Connection.client(
             f"hubstream-{uuid.uuid4().hex[:12]}", e.host, idle_timeout_ms=0, now=time.monotonic()
         )
-        self._wait(lambda: conn.state.value == "open", deadline, "open the connection")
+        self._wait(lambda: conn.state is State.OPEN, deadline, "open the connection")
         session = conn.begin()
         self._authorize(session, deadline)
         where = selector(self.position, self.inclusive)
@@ -286,7 +298,7 @@ class PartitionReceiver:
         if sock is None:
             return
         try:
-            if conn is not None and conn.state.value == "open":
+            if conn is not None and conn.state is State.OPEN:
                 conn.close()
                 sock.sendall(conn.data_to_send())
         except OSError:
@@ -300,7 +312,10 @@ class PartitionReceiver:
         assert self._conn is not None and self._sock is not None
         data = self._conn.data_to_send()
         if data:
-            self._sock.sendall(data)
+            try:
+                self._sock.sendall(data)
+            except OSError as exc:
+                raise ReceiveError(f"{self._where()}: connection lost: {exc}") from None
             self._conn.note_sent(time.monotonic())
 
     def _read(self, deadline: float) -> None:

@@ -102,6 +102,14 @@ def test_an_unknown_hub_and_consumer_group_are_named(emulator: EmulatorProcess) 
         read(cs, 0, group="no-such-group")
 
 
+def test_tls_to_a_plain_port_is_a_readable_error(emulator: EmulatorProcess) -> None:
+    endpoint = Endpoint("127.0.0.1", emulator.port, True, HUB)
+    receiver = PartitionReceiver(endpoint, "$Default", "0", 0, timeout_s=5)
+    with pytest.raises(ReceiveError, match=rf"TLS with 127\.0\.0\.1:{emulator.port} failed"):
+        receiver.open()
+    assert receiver._sock is None  # nothing left open
+
+
 def test_nobody_listening_is_a_readable_error() -> None:
     endpoint = Endpoint("127.0.0.1", 1, False, HUB)
     with pytest.raises(ReceiveError, match=r"cannot connect to 127\.0\.0\.1:1"):
