@@ -159,8 +159,9 @@ def read_all(emulator: EmulatorProcess, count: int, mode: str) -> EgressRun:
 def read_with_receiver(emulator: EmulatorProcess, count: int) -> EgressRun:
     """Read the first `count` events of partition 0 as the Spark source's tasks do: Arrow batches."""
     from jobs.eventhubs.columns import EventColumns
+    from jobs.eventhubs.hub_connection import Endpoint
     from jobs.eventhubs.reader import ROWS_PER_BATCH
-    from jobs.eventhubs.receiver import Endpoint, PartitionReceiver
+    from jobs.eventhubs.receiver import PartitionReceiver
 
     mode = "hubstream receiver"
     endpoint = Endpoint.from_options(emulator.connection_string, None, HUB)

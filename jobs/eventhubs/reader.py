@@ -1,8 +1,9 @@
 """A Spark Structured Streaming source for Azure Event Hubs on the Python Data Source API (Spark 4.2+).
 
 Offsets are `{"<partition id>": <next sequence number to read>}`. The driver asks the hub for partition
-properties through the azure-eventhub SDK; executors read exact sequence ranges with hubstream's own AMQP
-receiver (`receiver.py`), which turns the wire bytes straight into Arrow columns (`columns.py`).
+properties on `$management` (`management.py`); executors read exact sequence ranges with a partition
+receiver (`receiver.py`), which turns the wire bytes straight into Arrow columns (`columns.py`). Both
+speak AMQP through hubstream's own `amqp10` layer (`hub_connection.py`), not the azure-eventhub SDK.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from pyspark.sql.streaming.datasource import (
 from pyspark.sql.types import StructType
 
 from .columns import SCHEMA_DDL, EventColumns, MalformedEvent
+from .hub_connection import Endpoint, HubError
+from .management import Management
 from .options import FAIL_ON_DATA_LOSS, RECEIVER_TIMEOUT, EventHubsOptions, EventPosition
-from .receiver import Endpoint, PartitionReceiver, ReceiveError
+from .receiver import PartitionReceiver
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from azure.eventhub import EventHubConsumerClient
 
 __all__ = ["SCHEMA_DDL", "SOURCE_NAME", "EventHubsDataSource", "EventHubsPartition", "read_partition"]
 
@@ -71,132 +73,14 @@ class EventHubsPartition(InputPartition):
         )
 
 
-# -- the driver's SDK client ---------------------------------------------------------------------------
-
-
-def _client(
-    connection_string: str | None,
-    namespace: str | None,
-    hub: str,
-    consumer_group: str,
-    operation_timeout_s: float,
-) -> EventHubConsumerClient:
-    from azure.eventhub import EventHubConsumerClient
-
-    # Few retries: a wrong hub or key should fail a query in seconds, not after minutes of backoff.
-    common: dict[str, Any] = {
-        "consumer_group": consumer_group,
-        "eventhub_name": hub,
-        "auth_timeout": operation_timeout_s,
-        "retry_total": 2,
-    }
-    if connection_string:
-        return EventHubConsumerClient.from_connection_string(connection_string, **common)
-    from azure.identity import DefaultAzureCredential
-
-    assert namespace is not None
-    return EventHubConsumerClient(
-        fully_qualified_namespace=namespace, credential=DefaultAzureCredential(), **common
-    )
-
-
 def _redact(text: str, connection_string: str | None) -> str:
-    """`text` without the connection string's key, should an SDK message ever quote it."""
+    """`text` without the connection string's key, should a message ever quote it."""
     if connection_string:
         for part in connection_string.split(";"):
             key, _, value = part.partition("=")
             if key.strip().lower() in ("sharedaccesskey", "sharedaccesssignature") and value.strip():
                 text = text.replace(value.strip(), "***")
     return text
-
-
-class _Management:
-    """One SDK client and one open management link, kept for the reader's lifetime.
-
-    The SDK opens (and authenticates) a new management link for every request, polling for it in
-    50 ms steps: ~0.37 s a call. A link kept open answers in milliseconds. Any failure on it falls
-    back to the SDK's own call, which retries and raises the SDK's errors.
-    """
-
-    def __init__(self, client: EventHubConsumerClient, timeout_s: float) -> None:
-        self.client = client
-        self._timeout_s = timeout_s
-        self._link: Any = None
-        self._auth: Any = None
-
-    def partition_ids(self) -> list[str]:
-        return self.client.get_partition_ids()
-
-    def partition_properties(self, pid: str) -> dict[str, Any]:
-        try:
-            return self._fast_properties(pid)
-        except Exception:
-            self._close_link()
-        return self.client.get_partition_properties(pid)
-
-    def _open_link(self) -> Any:
-        if self._link is None:
-            c: Any = self.client
-            auth = c._create_auth()
-            link = c._amqp_transport.create_mgmt_client(c._address, mgmt_auth=auth, config=c._config)
-            try:
-                link.open()
-                deadline = time.monotonic() + self._timeout_s
-                while not link.client_ready():  # each call waits on the socket, no busy loop
-                    if time.monotonic() > deadline:
-                        raise TimeoutError("management link not ready")
-            except BaseException:
-                link.close()
-                raise
-            self._link, self._auth = link, auth
-        return self._link
-
-    def _fast_properties(self, pid: str) -> dict[str, Any]:
-        from azure.eventhub._constants import (
-            MGMT_PARTITION_OPERATION,
-            MGMT_STATUS_CODE,
-            MGMT_STATUS_DESC,
-            READ_OPERATION,
-        )
-        from azure.eventhub._utils import utc_from_timestamp
-
-        c: Any = self.client
-        transport = c._amqp_transport
-        link = self._open_link()
-        message = transport.build_message(application_properties={"name": c.eventhub_name, "partition": pid})
-        message.application_properties["security_token"] = transport.get_updated_token(self._auth)
-        status, _description, response = transport.mgmt_client_request(
-            link,
-            message,
-            operation=READ_OPERATION,
-            operation_type=MGMT_PARTITION_OPERATION,
-            status_code_field=MGMT_STATUS_CODE,
-            description_fields=MGMT_STATUS_DESC,
-            timeout=min(self._timeout_s, 10.0),  # a stale link must not hang: fall back to the SDK
-        )
-        info = response.value if int(status) < 400 else None
-        if not info:
-            raise RuntimeError(f"management request failed with status {status}")
-        return {
-            "beginning_sequence_number": int(info[b"begin_sequence_number"]),
-            "last_enqueued_sequence_number": int(info[b"last_enqueued_sequence_number"]),
-            "last_enqueued_offset": bytes(info[b"last_enqueued_offset"]).decode("utf-8"),
-            "last_enqueued_time_utc": utc_from_timestamp(float(info[b"last_enqueued_time_utc"]) / 1000),
-        }
-
-    def _close_link(self) -> None:
-        link, self._link, self._auth = self._link, None, None
-        if link is not None:
-            try:
-                link.close()
-            except Exception:  # closing a broken link: nothing left to do
-                log.debug("closing the management link failed", exc_info=True)
-
-    def close(self) -> None:
-        try:
-            self._close_link()
-        finally:
-            self.client.close()
 
 
 def read_partition(p: EventHubsPartition) -> Iterator[pa.RecordBatch]:
@@ -244,7 +128,7 @@ def read_partition(p: EventHubsPartition) -> Iterator[pa.RecordBatch]:
                 columns.drop_last()
             if len(columns) >= ROWS_PER_BATCH:
                 yield columns.take_batch()
-    except (ReceiveError, MalformedEvent) as e:
+    except (HubError, MalformedEvent) as e:
         raise EventHubsReadError(_redact(f"{where(expected)}: {e}", p.connection_string)) from None
     finally:
         receiver.close()
@@ -254,17 +138,14 @@ def read_partition(p: EventHubsPartition) -> Iterator[pa.RecordBatch]:
 
 def _range_expired(p: EventHubsPartition, expected: int, where: Callable[[int | None], str]) -> bool:
     """After a timeout: True (data loss reported) when the rest of the range has expired."""
-    client = _client(
-        p.connection_string, p.fully_qualified_namespace, p.hub, p.consumer_group, p.operation_timeout_s
-    )
+    endpoint = Endpoint.from_options(p.connection_string, p.fully_qualified_namespace, p.hub)
+    management = Management(endpoint, p.operation_timeout_s, "the management link")
     try:
-        begin = int(client.get_partition_properties(p.partition_id)["beginning_sequence_number"])
-    except Exception as e:
-        raise EventHubsReadError(
-            _redact(f"{where(expected)}: {type(e).__name__}: {e}", p.connection_string)
-        ) from None
+        begin = int(management.partition_properties(p.partition_id)["beginning_sequence_number"])
+    except HubError as e:
+        raise EventHubsReadError(_redact(f"{where(expected)}: {e}", p.connection_string)) from None
     finally:
-        client.close()
+        management.close()
     if begin < p.end:
         return False
     _data_loss(p, f"events {expected}..{p.end - 1} are gone (retention) from {where(expected)}")
@@ -303,7 +184,7 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
     def __init__(self, options: EventHubsOptions, clock: Callable[[], float] = time.monotonic) -> None:
         self.options = options
         self._clock = clock
-        self._management: _Management | None = None  # never pickled: not in InputPartitions
+        self._management: Management | None = None  # never pickled: not in InputPartitions
         self._pool: ThreadPoolExecutor | None = None
         self._partition_ids: list[str] | None = None
         self._target: dict[str, int] | None = None  # Trigger.AvailableNow: never read past this
@@ -312,20 +193,18 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
     def _describe(self) -> str:
         return f"event hub {self.options.name!r}, consumer group {self.options.consumer_group!r}"
 
-    def _new_client(self) -> EventHubConsumerClient:
+    def _call(self, what: str, fn: Callable[[Management], Any]) -> Any:
         o = self.options
-        return _client(
-            o.connection_string, o.fully_qualified_namespace, o.name, o.consumer_group, o.operation_timeout_s
-        )
-
-    def _call(self, what: str, fn: Callable[[_Management], Any]) -> Any:
         try:
             if self._management is None:
-                self._management = _Management(self._new_client(), self.options.operation_timeout_s)
+                endpoint = Endpoint.from_options(o.connection_string, o.fully_qualified_namespace, o.name)
+                self._management = Management(endpoint, o.operation_timeout_s, "the management link")
             return fn(self._management)
-        except Exception as e:
+        except HubError as e:
+            message = f"cannot {what} of {self._describe()}: {e}"
+        except Exception as e:  # e.g. DefaultAzureCredential finding no identity
             message = f"cannot {what} of {self._describe()}: {type(e).__name__}: {e}"
-            raise EventHubsReadError(_redact(message, self.options.connection_string)) from None
+        raise EventHubsReadError(_redact(message, o.connection_string))
 
     def partition_ids(self) -> list[str]:
         if self._partition_ids is None:
@@ -334,7 +213,6 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
         return self._partition_ids
 
     def _state(self, pid: str) -> PartitionState:
-        # One client and one open management link: each request then takes milliseconds.
         props = self._call(f"read partition {pid}'s properties", lambda m: m.partition_properties(pid))
         begin = int(props["beginning_sequence_number"])
         return PartitionState(
@@ -392,7 +270,7 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
             return receiver.read_into(columns, timeout)[0]
         except TimeoutError:
             return state.next  # nothing after that position yet
-        except (ReceiveError, MalformedEvent) as e:
+        except (HubError, MalformedEvent) as e:
             message = f"partition {pid} of {self._describe()}: {e}"
             raise EventHubsReadError(_redact(message, o.connection_string)) from None
         finally:

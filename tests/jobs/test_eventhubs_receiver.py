@@ -11,7 +11,8 @@ from azure.eventhub import EventData, EventHubProducerClient
 from conf.sas import make_sas_token
 from emulator.process import EmulatorProcess
 from jobs.eventhubs.columns import EventColumns
-from jobs.eventhubs.receiver import AMQPS_PORT, Endpoint, PartitionReceiver, ReceiveError, selector
+from jobs.eventhubs.hub_connection import AMQPS_PORT, Endpoint, HubError
+from jobs.eventhubs.receiver import PartitionReceiver, selector
 
 HUB = "tweets"
 KEY = "SAS_KEY_VALUE"
@@ -87,7 +88,7 @@ def test_a_presigned_shared_access_signature_works(emulator: EmulatorProcess) ->
 
 def test_a_wrong_key_is_refused_without_showing_it(emulator: EmulatorProcess) -> None:
     cs = emulator.connection_string.replace(KEY, "not-the-key-XYZ")
-    with pytest.raises(ReceiveError, match=r"refused the token.*401") as caught:
+    with pytest.raises(HubError, match=r"refused the token.*401") as caught:
         read(cs, 0)
     assert "not-the-key-XYZ" not in str(caught.value)
     assert caught.value.condition == "amqp:unauthorized-access"
@@ -95,24 +96,24 @@ def test_a_wrong_key_is_refused_without_showing_it(emulator: EmulatorProcess) ->
 
 def test_an_unknown_hub_and_consumer_group_are_named(emulator: EmulatorProcess) -> None:
     cs = emulator.connection_string
-    with pytest.raises(ReceiveError, match=r"amqp:not-found: .*'emulator:eventhub:nope'") as caught:
+    with pytest.raises(HubError, match=r"amqp:not-found: .*'emulator:eventhub:nope'") as caught:
         read(cs, 0, hub="nope")
     assert caught.value.condition == "amqp:not-found"
-    with pytest.raises(ReceiveError, match=r"amqp:not-found.*no-such-group"):
+    with pytest.raises(HubError, match=r"amqp:not-found.*no-such-group"):
         read(cs, 0, group="no-such-group")
 
 
 def test_tls_to_a_plain_port_is_a_readable_error(emulator: EmulatorProcess) -> None:
     endpoint = Endpoint("127.0.0.1", emulator.port, True, HUB)
     receiver = PartitionReceiver(endpoint, "$Default", "0", 0, timeout_s=5)
-    with pytest.raises(ReceiveError, match=rf"TLS with 127\.0\.0\.1:{emulator.port} failed"):
+    with pytest.raises(HubError, match=rf"TLS with 127\.0\.0\.1:{emulator.port} failed"):
         receiver.open()
-    assert receiver._sock is None  # nothing left open
+    assert receiver.hub._sock is None  # nothing left open
 
 
 def test_nobody_listening_is_a_readable_error() -> None:
     endpoint = Endpoint("127.0.0.1", 1, False, HUB)
-    with pytest.raises(ReceiveError, match=r"cannot connect to 127\.0\.0\.1:1"):
+    with pytest.raises(HubError, match=r"cannot connect to 127\.0\.0\.1:1"):
         PartitionReceiver(endpoint, "$Default", "0", 0, timeout_s=2).open()
 
 
@@ -150,9 +151,7 @@ def test_a_sixth_receiver_on_a_partition_is_refused_with_the_services_reason(
     try:
         for r in receivers[:5]:
             r.open()
-        with pytest.raises(
-            ReceiveError, match=r"amqp:resource-limit-exceeded: At most 5 receivers"
-        ) as caught:
+        with pytest.raises(HubError, match=r"amqp:resource-limit-exceeded: At most 5 receivers") as caught:
             receivers[5].open()
         assert caught.value.condition == "amqp:resource-limit-exceeded"
     finally:

@@ -19,7 +19,8 @@ from proton.handlers import MessagingHandler
 from proton.reactor import Container
 
 from jobs.eventhubs.columns import EventColumns
-from jobs.eventhubs.receiver import Endpoint, PartitionReceiver, ReceiveError
+from jobs.eventhubs.hub_connection import Endpoint, HubError
+from jobs.eventhubs.receiver import PartitionReceiver
 
 EVENTS = 2500  # more than the receiver's credit: proton only goes on after the receiver tops it up
 CREDIT = 300
@@ -151,9 +152,7 @@ def test_the_receiver_reads_what_proton_serves(proton_service: ProtonService) ->
 def test_a_refused_token_is_a_readable_error() -> None:
     service, container, thread = serve(status=401)
     try:
-        with pytest.raises(
-            ReceiveError, match=r"refused the token for sb://127\.0\.0\.1/hub \(401\): go away"
-        ):
+        with pytest.raises(HubError, match=r"refused the token for sb://127\.0\.0\.1/hub \(401\): go away"):
             PartitionReceiver(endpoint(service), "$Default", "0", 0, timeout_s=10).open()
     finally:
         container.stop()

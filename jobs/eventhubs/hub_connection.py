@@ -1,0 +1,350 @@
+"""One authenticated AMQP connection to an Event Hubs namespace, over hubstream's own `amqp10` layer.
+
+What it speaks is what the azure-eventhub SDK speaks, so it works against the service as against the
+emulator: TLS on port 5671 (plain TCP for `UseDevelopmentEmulator=true`), SASL ANONYMOUS, then a token
+put to `$cbs` for the hub (a SAS token signed with the connection string's key, the connection string's
+SharedAccessSignature, or a Microsoft Entra ID token from DefaultAzureCredential). Requests to a node
+(`$cbs`, `$management`) go out on a sender link and come back on a receiver link whose target is the
+request's reply-to address. Blocking I/O on one socket, in the calling thread.
+Not supported: AMQP over WebSockets and proxies (the SDK's `TransportType.AmqpOverWebsocket`).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from amqp10.connection import (
+    NEED_DATA,
+    RECEIVER,
+    SENDER,
+    Connection,
+    ConnectionClosed,
+    CreditGranted,
+    Link,
+    LinkAttached,
+    LinkDetached,
+    MessageReceived,
+    Session,
+    State,
+)
+from amqp10.errors import ProtocolError
+from amqp10.message import Message, Properties
+from amqp10.performatives import Error, Source, Target
+from conf.connection_string import ConnectionString, parse_connection_string
+from conf.sas import make_sas_token
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+AMQP_PORT = 5672
+AMQPS_PORT = 5671
+JWT_SCOPE = "https://eventhubs.azure.net/.default"
+TOKEN_LIFETIME_S = 3600
+READ_SIZE = 1 << 18
+
+
+class HubError(RuntimeError):
+    """The service refused or ended something: the message says why (its condition and description).
+
+    `connection_lost`: the connection ended (closed by the service, or the socket failed), so a new one
+    may succeed where the service's answer on a live one would not.
+    """
+
+    def __init__(self, message: str, condition: str | None = None, *, connection_lost: bool = False) -> None:
+        super().__init__(message)
+        self.condition = condition
+        self.connection_lost = connection_lost
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to connect; built from a connection string or a namespace and a credential."""
+
+    host: str
+    port: int
+    tls: bool
+    hub: str
+    connection_string: ConnectionString | None = field(default=None, repr=False)
+    credential: TokenCredential | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_options(cls, connection_string: str | None, namespace: str | None, hub: str) -> Endpoint:
+        if connection_string:
+            cs = parse_connection_string(connection_string, where="eventhubs.connectionString")
+            tls = not cs.use_development_emulator
+            port = cs.port or (AMQPS_PORT if tls else AMQP_PORT)
+            return cls(cs.host, port, tls, hub, connection_string=cs)
+        from azure.identity import DefaultAzureCredential
+
+        assert namespace is not None
+        host, _, port_text = namespace.partition(":")
+        return cls(host, int(port_text or AMQPS_PORT), True, hub, credential=DefaultAzureCredential())
+
+    @property
+    def audience(self) -> str:
+        return f"sb://{self.host}/{self.hub}"
+
+    def token(self) -> tuple[str, str, int]:
+        """(token, token type, expiry in epoch seconds) for `$cbs`."""
+        cs = self.connection_string
+        if cs is not None and cs.shared_access_signature is not None:
+            expiry = _sas_expiry(cs.shared_access_signature.reveal())
+            return cs.shared_access_signature.reveal(), "servicebus.windows.net:sastoken", expiry
+        if cs is not None:
+            expiry = int(time.time()) + TOKEN_LIFETIME_S
+            token = make_sas_token(self.audience, cs.key_name, cs.key.reveal(), expiry)
+            return token, "servicebus.windows.net:sastoken", expiry
+        assert self.credential is not None
+        access = self.credential.get_token(JWT_SCOPE)
+        return access.token, "jwt", int(access.expires_on)
+
+
+def _sas_expiry(token: str) -> int:
+    for part in token.split("&"):
+        name, _, value = part.partition("=")
+        if name.strip().lower() == "se" and value.strip().isdigit():
+            return int(value)
+    return int(time.time()) + TOKEN_LIFETIME_S
+
+
+class HubConnection:
+    """A connection with one session, authorized for the endpoint's hub once `open()` returns."""
+
+    def __init__(self, endpoint: Endpoint, timeout_s: float, where: str) -> None:
+        self.endpoint = endpoint
+        self.timeout_s = timeout_s
+        self.where = where  # what errors name: the hub, the consumer group, the partition
+        self.token: str | None = None  # the token put to $cbs: management requests carry it too
+        self._sock: socket.socket | None = None
+        self._conn: Connection | None = None
+        self._session: Session | None = None
+        self._nodes: dict[str, tuple[Link, Link, str]] = {}  # node -> (sender, receiver, reply-to)
+        self._watched: set[int] = set()  # ids of links whose detach ends what we do
+        self._events: list[Any] = []
+
+    @property
+    def connection(self) -> Connection:
+        assert self._conn is not None, "the connection is not open"
+        return self._conn
+
+    # ---- opening and closing ---------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Connect, authenticate and authorize for the hub; on any failure nothing is left open."""
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
+        e = self.endpoint
+        deadline = time.monotonic() + self.timeout_s
+        try:
+            sock = socket.create_connection((e.host, e.port), timeout=self.timeout_s)
+        except OSError as exc:
+            raise HubError(f"cannot connect to {e.host}:{e.port}: {exc}") from None
+        self._sock = sock
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if e.tls:
+            try:
+                self._sock = sock = ssl.create_default_context().wrap_socket(sock, server_hostname=e.host)
+            except OSError as exc:  # ssl.SSLError and certificate errors are OSErrors
+                raise HubError(f"TLS with {e.host}:{e.port} failed: {exc}") from None
+        self._conn = conn = Connection.client(
+            f"hubstream-{uuid.uuid4().hex[:12]}", e.host, idle_timeout_ms=0, now=time.monotonic()
+        )
+        self.wait(lambda: conn.state is State.OPEN, deadline, "open the connection")
+        self._session = conn.begin()
+        token, token_type, expiry = e.token()
+        properties = {"operation": "put-token", "type": token_type, "name": e.audience, "expiration": expiry}
+        status, description, _ = self.request("$cbs", properties, token, deadline)
+        if status not in (200, 202):
+            raise HubError(
+                f"the service refused the token for {e.audience} ({status}): {description}",
+                "amqp:unauthorized-access",
+            )
+        self.token = token
+
+    def close(self) -> None:
+        conn, sock = self._conn, self._sock
+        self._conn = self._sock = self._session = None
+        self._nodes.clear()
+        if sock is None:
+            return
+        try:
+            if conn is not None and conn.state is State.OPEN:
+                conn.close()
+                sock.sendall(conn.data_to_send())
+        except OSError:
+            pass  # the peer is gone: nothing to say goodbye to
+        finally:
+            sock.close()
+
+    # ---- links and requests ------------------------------------------------------------------------------
+
+    def attach_receiver(
+        self, name: str, source: Source, target: Target, capabilities: tuple[str, ...], credit: int
+    ) -> Link:
+        """Attach a receiving link and wait for the service's answer; a refusal raises with its reason."""
+        assert self._session is not None
+        deadline = time.monotonic() + self.timeout_s
+        link = self.connection.attach(
+            self._session, name, RECEIVER, source=source, target=target,
+            desired_capabilities=capabilities, credit=credit,
+        )  # fmt: skip
+        self._watched.add(id(link))  # from here on, its detach ends the read
+        attached = self.wait_for(
+            lambda ev: isinstance(ev, LinkAttached) and ev.link is link, deadline, "attach the receiver"
+        )
+        if attached.remote.source is None:  # refused: the detach that follows says why
+            detached = self.wait_for(
+                lambda ev: isinstance(ev, LinkDetached) and ev.link is link, deadline, "attach the receiver"
+            )
+            raise self.error(detached.error, "the service refused the receiver")
+        return link
+
+    def request(
+        self, node: str, properties: dict[str, Any], body: Any, deadline: float | None = None
+    ) -> tuple[int, str, Any]:
+        """Send a request to `node` and wait for its answer: (status code, description, body)."""
+        conn = self.connection
+        assert self._session is not None
+        deadline = deadline if deadline is not None else time.monotonic() + self.timeout_s
+        if node not in self._nodes:
+            reply_to = f"hubstream-{node.strip('$')}-{uuid.uuid4().hex[:8]}"
+            sender = conn.attach(
+                self._session,
+                f"{node}-sender-{reply_to}",
+                SENDER,
+                source=Source(reply_to),
+                target=Target(node),
+            )
+            replies = conn.attach(
+                self._session, f"{node}-receiver-{reply_to}", RECEIVER, source=Source(node),
+                target=Target(reply_to),
+            )  # fmt: skip
+            self._watched.update((id(sender), id(replies)))
+            self._nodes[node] = (sender, replies, reply_to)
+        sender, replies, reply_to = self._nodes[node]
+        self.wait(lambda: sender.can_send, deadline, f"send a request to {node}")
+        message_id = uuid.uuid4().hex
+        request = Message(
+            properties=Properties(message_id=message_id, reply_to=reply_to),
+            application_properties=properties,
+            value=body,
+            has_value=body is not None,
+        )
+        conn.send_message(sender, request.encode())
+        while True:  # an answer to an earlier request that timed out is dropped
+            answer = self.wait_for(
+                lambda ev: isinstance(ev, MessageReceived) and ev.link is replies,
+                deadline,
+                f"hear from {node}",
+            )
+            response = Message.decode(answer.payload)
+            correlation = response.properties.correlation_id if response.properties else None
+            if correlation in (None, message_id):
+                break
+        props = {str(k): v for k, v in (response.application_properties or {}).items()}
+        status = int(props.get("status-code", props.get("statusCode", 0)) or 0)
+        description = props.get("status-description") or props.get("statusDescription") or ""
+        return status, str(description), response.value
+
+    # ---- I/O ---------------------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        conn, sock = self.connection, self._sock
+        assert sock is not None
+        data = conn.data_to_send()
+        if data:
+            try:
+                sock.sendall(data)
+            except OSError as exc:
+                raise HubError(f"{self.where}: connection lost: {exc}", connection_lost=True) from None
+            conn.note_sent(time.monotonic())
+
+    def read(self, deadline: float) -> None:
+        """Wait up to `deadline` (at most a second) for bytes and feed them to the connection."""
+        sock, conn = self._sock, self.connection
+        assert sock is not None
+        sock.settimeout(max(0.05, min(1.0, deadline - time.monotonic())))
+        try:
+            data = sock.recv(READ_SIZE)
+        except TimeoutError:
+            data = None
+        except OSError as exc:
+            raise HubError(f"{self.where}: connection lost: {exc}", connection_lost=True) from None
+        now = time.monotonic()
+        if data is not None:
+            conn.receive_data(data, now)
+        conn.check_timers(now)
+
+    def take_events(self) -> list[Any]:
+        """The events so far: those kept back by a wait first, then what the bytes read hold."""
+        conn = self.connection
+        events, self._events = self._events, []
+        try:
+            while (event := conn.next_event()) is not NEED_DATA:
+                events.append(event)
+        except ProtocolError as exc:
+            self.flush()
+            raise HubError(f"{self.where}: protocol error: {exc}") from None
+        return events
+
+    def check(self, event: Any) -> None:
+        """Raise for events that end what we do; others (credit, crossing frames) are ignored."""
+        if isinstance(event, LinkDetached) and id(event.link) in self._watched:
+            raise self.error(event.error, "the service detached a link")
+        if isinstance(event, ConnectionClosed):
+            raise self.error(event.error, "the service closed the connection", connection_lost=True)
+
+    def error(self, error: Error | None, what: str, *, connection_lost: bool = False) -> HubError:
+        if error is None:
+            return HubError(f"{self.where}: {what}", connection_lost=connection_lost)
+        message = f"{self.where}: {error.condition}: {error.description or ''}"
+        return HubError(message, error.condition, connection_lost=connection_lost)
+
+    def wait(self, ready: Callable[[], bool], deadline: float, what: str) -> None:
+        """Read until `ready()`; keep the events for later, raise on one that ends what we do."""
+        self.flush()
+        while not ready():
+            for event in self.take_events():
+                self.check(event)
+                if not isinstance(event, CreditGranted):
+                    self._events.append(event)
+            if ready():
+                return
+            self.flush()
+            if time.monotonic() > deadline:
+                raise HubError(f"{self.where}: timed out trying to {what}")
+            self.read(deadline)
+
+    def wait_for(self, match: Callable[[Any], bool], deadline: float, what: str) -> Any:
+        """Read until an event matches and return it; keep the rest, raise on one that ends what we do."""
+        self.flush()
+        kept: list[Any] = []
+        try:
+            while True:
+                events = self.take_events()
+                for i, event in enumerate(events):
+                    if match(event):
+                        kept += events[i + 1 :]
+                        for later in events[i + 1 :]:  # a refusal: an attach, then at once a detach
+                            self.check(later)
+                        return event
+                    self.check(event)
+                    if not isinstance(event, CreditGranted):  # link.can_send already says it
+                        kept.append(event)
+                self.flush()
+                if time.monotonic() > deadline:
+                    raise HubError(f"{self.where}: timed out trying to {what}")
+                self.read(deadline)
+        finally:
+            self._events = kept + self._events
