@@ -44,6 +44,16 @@ def cpu_seconds(pid: int | None = None) -> float:
     return times.user + times.system
 
 
+def cpu_cells(client_s: float, server_s: float, wall_s: float) -> tuple[str, str, str, str]:
+    """Table cells: client CPU s and its share of one core over the wall time (%); the same for the server."""
+    return (
+        f"{client_s:.2f}",
+        f"{100 * client_s / wall_s:.0f}",
+        f"{server_s:.2f}",
+        f"{100 * server_s / wall_s:.0f}",
+    )
+
+
 def rss_mb(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 1e6
 

@@ -21,7 +21,7 @@ from azure.eventhub import EventData, EventHubProducerClient
 
 from emulator.process import EmulatorProcess
 
-from . import EVENT_SIZE, HUB, Figure, cpu_seconds, event_body, progress, table
+from . import EVENT_SIZE, HUB, Figure, cpu_cells, cpu_seconds, event_body, progress, table
 from .baseline_endpoint import BaselineProcess
 
 TARGET_EVENTS_PER_S = 50_000
@@ -127,10 +127,7 @@ def run(count: int) -> list[Figure]:
             f"{r.wall_s:.2f}",
             f"{r.send_s:.2f}",
             f"{r.batches} ({r.events / r.batches:,.0f} ev.)",
-            f"{r.client_cpu_s:.2f}",
-            f"{100 * r.client_cpu_s / r.wall_s:.0f}",
-            f"{r.server_cpu_s:.2f}",
-            f"{100 * r.server_cpu_s / r.wall_s:.0f}",
+            *cpu_cells(r.client_cpu_s, r.server_cpu_s, r.wall_s),
         )
         for r in runs
     ]

@@ -9,6 +9,7 @@ but reads the same.
 
 from __future__ import annotations
 
+import functools
 import struct
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,7 @@ class MalformedEvent(ValueError):
     """A message the service delivered cannot be read as an event (names what is wrong, not the body)."""
 
 
+@functools.cache
 def arrow_schema() -> pa.Schema:
     import pyarrow as pa
 

@@ -125,7 +125,7 @@ class HubConnection:
         self._conn: Connection | None = None
         self._session: Session | None = None
         self._nodes: dict[str, tuple[Link, Link, str]] = {}  # node -> (sender, receiver, reply-to)
-        self._watched: set[int] = set()  # ids of links whose detach ends what we do
+        self._watched: set[Link] = set()  # links whose detach ends what we do
         self._events: list[Any] = []
 
     @property
@@ -176,6 +176,7 @@ class HubConnection:
         conn, sock = self._conn, self._sock
         self._conn = self._sock = self._session = None
         self._nodes.clear()
+        self._watched.clear()
         if sock is None:
             return
         try:
@@ -199,7 +200,7 @@ class HubConnection:
             self._session, name, RECEIVER, source=source, target=target,
             desired_capabilities=capabilities, credit=credit,
         )  # fmt: skip
-        self._watched.add(id(link))  # from here on, its detach ends the read
+        self._watched.add(link)  # from here on, its detach ends the read
         attached = self.wait_for(
             lambda ev: isinstance(ev, LinkAttached) and ev.link is link, deadline, "attach the receiver"
         )
@@ -230,7 +231,7 @@ class HubConnection:
                 self._session, f"{node}-receiver-{reply_to}", RECEIVER, source=Source(node),
                 target=Target(reply_to),
             )  # fmt: skip
-            self._watched.update((id(sender), id(replies)))
+            self._watched.update((sender, replies))
             self._nodes[node] = (sender, replies, reply_to)
         sender, replies, reply_to = self._nodes[node]
         self.wait(lambda: sender.can_send, deadline, f"send a request to {node}")
@@ -300,7 +301,7 @@ class HubConnection:
 
     def check(self, event: Any) -> None:
         """Raise for events that end what we do; others (credit, crossing frames) are ignored."""
-        if isinstance(event, LinkDetached) and id(event.link) in self._watched:
+        if isinstance(event, LinkDetached) and event.link in self._watched:
             raise self.error(event.error, "the service detached a link")
         if isinstance(event, ConnectionClosed):
             raise self.error(event.error, "the service closed the connection", connection_lost=True)

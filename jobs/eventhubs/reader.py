@@ -85,16 +85,13 @@ def _redact(text: str, connection_string: str | None) -> str:
 
 def read_partition(p: EventHubsPartition) -> Iterator[pa.RecordBatch]:
     """Yield exactly the events with sequence numbers in [p.start, p.end) as Arrow record batches."""
-
-    def where(start: int | None = None) -> str:
-        return _where(p, start)
-
     if p.start >= p.end:
         return
     columns = EventColumns(p.partition_id)
     expected = p.start
+    endpoint = Endpoint.from_options(p.connection_string, p.fully_qualified_namespace, p.hub)
     receiver = PartitionReceiver(
-        Endpoint.from_options(p.connection_string, p.fully_qualified_namespace, p.hub),
+        endpoint,
         p.consumer_group,
         p.partition_id,
         p.start,
@@ -107,20 +104,20 @@ def read_partition(p: EventHubsPartition) -> Iterator[pa.RecordBatch]:
             try:
                 added = receiver.read_into(columns, p.receiver_timeout_s)
             except TimeoutError as e:
-                if _range_expired(p, expected, where):
+                if _range_expired(p, endpoint, expected):
                     break
                 raise EventHubsReadError(
-                    f"{where()}: {e} (waiting for {expected}; raise {RECEIVER_TIMEOUT} if the hub is slow)"
+                    f"{_where(p)}: {e} (waiting for {expected}; raise {RECEIVER_TIMEOUT} if the hub is slow)"
                 ) from None
             past_end = 0
             for seq in added:
                 if seq < expected:
-                    raise EventHubsReadError(f"{where()}: event {seq} arrived after {expected - 1}")
+                    raise EventHubsReadError(f"{_where(p)}: event {seq} arrived after {expected - 1}")
                 if expected < p.end and seq > expected:
                     # The service starts at the oldest event it keeps when older ones are gone; a first
                     # event at or past p.end means the whole rest of the range is gone.
                     gone = "are gone (retention) from" if expected == p.start else "are missing from"
-                    _data_loss(p, f"events {expected}..{min(seq, p.end) - 1} {gone} {where()}")
+                    _data_loss(p, f"events {expected}..{min(seq, p.end) - 1} {gone} {_where(p)}")
                 if seq >= p.end:
                     past_end += 1
                 expected = max(expected, min(seq + 1, p.end))
@@ -129,26 +126,25 @@ def read_partition(p: EventHubsPartition) -> Iterator[pa.RecordBatch]:
             if len(columns) >= ROWS_PER_BATCH:
                 yield columns.take_batch()
     except (HubError, MalformedEvent) as e:
-        raise EventHubsReadError(_redact(f"{where(expected)}: {e}", p.connection_string)) from None
+        raise EventHubsReadError(_redact(f"{_where(p, expected)}: {e}", p.connection_string)) from None
     finally:
         receiver.close()
     if len(columns):
         yield columns.take_batch()
 
 
-def _range_expired(p: EventHubsPartition, expected: int, where: Callable[[int | None], str]) -> bool:
+def _range_expired(p: EventHubsPartition, endpoint: Endpoint, expected: int) -> bool:
     """After a timeout: True (data loss reported) when the rest of the range has expired."""
-    endpoint = Endpoint.from_options(p.connection_string, p.fully_qualified_namespace, p.hub)
     management = Management(endpoint, p.operation_timeout_s, "the management link")
     try:
         begin = int(management.partition_properties(p.partition_id)["beginning_sequence_number"])
     except HubError as e:
-        raise EventHubsReadError(_redact(f"{where(expected)}: {e}", p.connection_string)) from None
+        raise EventHubsReadError(_redact(f"{_where(p, expected)}: {e}", p.connection_string)) from None
     finally:
         management.close()
     if begin < p.end:
         return False
-    _data_loss(p, f"events {expected}..{p.end - 1} are gone (retention) from {where(expected)}")
+    _data_loss(p, f"events {expected}..{p.end - 1} are gone (retention) from {_where(p, expected)}")
     return True
 
 
@@ -184,7 +180,9 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
     def __init__(self, options: EventHubsOptions, clock: Callable[[], float] = time.monotonic) -> None:
         self.options = options
         self._clock = clock
-        self._management: Management | None = None  # never pickled: not in InputPartitions
+        self._endpoint: Endpoint | None = None  # never pickled: not in InputPartitions
+        self._management: Management | None = None
+        self._states: dict[str, PartitionState] | None = None  # as the last latestOffset saw them
         self._pool: ThreadPoolExecutor | None = None
         self._partition_ids: list[str] | None = None
         self._target: dict[str, int] | None = None  # Trigger.AvailableNow: never read past this
@@ -193,12 +191,19 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
     def _describe(self) -> str:
         return f"event hub {self.options.name!r}, consumer group {self.options.consumer_group!r}"
 
+    def _hub_endpoint(self) -> Endpoint:
+        o = self.options
+        if self._endpoint is None:
+            self._endpoint = Endpoint.from_options(o.connection_string, o.fully_qualified_namespace, o.name)
+        return self._endpoint
+
     def _call(self, what: str, fn: Callable[[Management], Any]) -> Any:
         o = self.options
         try:
             if self._management is None:
-                endpoint = Endpoint.from_options(o.connection_string, o.fully_qualified_namespace, o.name)
-                self._management = Management(endpoint, o.operation_timeout_s, "the management link")
+                self._management = Management(
+                    self._hub_endpoint(), o.operation_timeout_s, "the management link"
+                )
             return fn(self._management)
         except HubError as e:
             message = f"cannot {what} of {self._describe()}: {e}"
@@ -261,7 +266,7 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
         o = self.options
         timeout = min(o.operation_timeout_s, 10.0)
         receiver = PartitionReceiver(
-            Endpoint.from_options(o.connection_string, o.fully_qualified_namespace, o.name),
+            self._hub_endpoint(),
             o.consumer_group, pid, where, inclusive=position.inclusive, prefetch=1, timeout_s=timeout,
         )  # fmt: skip
         columns = EventColumns(pid)
@@ -283,7 +288,7 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
         self._target = {pid: s.next for pid, s in self.partition_states().items()}
 
     def latestOffset(self, start: dict[str, int], limit: ReadLimit) -> dict[str, int]:
-        states = self.partition_states()
+        states = self._states = self.partition_states()
         begin = {pid: start.get(pid, 0) for pid in states}
         latest = {pid: s.next for pid, s in states.items()}
         if self._target is not None:
@@ -332,7 +337,9 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
             return pieces
         # A range retention has wholly removed is reported here: a task would wait receiverTimeout for
         # events that will never come. One partly removed is the task's to report (it sees the gap).
-        states = self.partition_states()
+        # The states latestOffset just read do (the first kept event only moves on); a batch replayed
+        # from the checkpoint after a restart has none yet.
+        states = self._states or self.partition_states()
         kept = []
         for piece in pieces:
             if states[piece.partition_id].begin >= piece.end:
