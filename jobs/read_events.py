@@ -478,6 +478,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     settings = with_job_flags(settings, args)
+    if args.max_trigger_delay is None:  # the flag was checked by argparse; the profile's value is here
+        try:
+            parse_duration("max_trigger_delay", settings.job.max_trigger_delay)
+        except ValueError as e:
+            print(f"error: {settings.path or settings.profile} [job] {e}", file=sys.stderr)
+            return 1
     if args.sink in FILE_SINKS:
         if not args.path:
             parser.error(f"--sink {args.sink} needs --path DIR: the directory to write the files to")

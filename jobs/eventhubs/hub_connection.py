@@ -149,7 +149,10 @@ class HubConnection:
         try:
             sock = socket.create_connection((e.host, e.port), timeout=self.timeout_s)
         except OSError as exc:
-            raise HubError(f"cannot connect to {e.host}:{e.port}: {exc}") from None
+            raise HubError(
+                f"cannot connect to {e.host}:{e.port}: {exc} (check the connection string's Endpoint, and "
+                "that the namespace, or the emulator, is reachable from here)"
+            ) from None
         self._sock = sock
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if e.tls:

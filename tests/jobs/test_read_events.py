@@ -16,6 +16,7 @@ from emulator.process import EmulatorProcess
 from jobs.read_events import (
     build_parser,
     build_stream,
+    main,
     readable_error,
     run,
     source_options,
@@ -209,3 +210,13 @@ def test_the_connector_refuses_source_only_settings(spark: SparkSession, tmp_pat
     settings = load_settings(str(profile), connection_string=CONNECTION, environ={})
     with pytest.raises(ValueError, match=r"Scala connector .* has no fail_on_data_loss"):
         build_stream(spark, settings)
+
+
+def test_a_bad_delay_in_the_profile_names_the_file_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profile = tmp_path / "p.toml"
+    profile.write_text('[eventhub]\nname = "tweets"\n[job]\nmax_trigger_delay = "5x"\n')
+    assert main(["--profile", str(profile), "--connection-string", CONNECTION]) == 1
+    err = capsys.readouterr().err
+    assert f"{profile} [job] max_trigger_delay '5x' is not a duration" in err
