@@ -69,9 +69,9 @@ test-spark3: java $(SPARK3_VENV)/.installed ## run the transforms' tests on Spar
 	PYTHONPATH=. $(SPARK3_VENV)/bin/pytest --noconftest -p no:cacheprovider tests/jobs/test_transforms.py $(PYTEST_ARGS)
 
 lint: venv ## ruff and mypy over the code and the tests
-	$(VENV)/bin/ruff check amqp10 emulator conf producers jobs bench tests notebooks
-	$(VENV)/bin/ruff format --check amqp10 emulator conf producers jobs bench tests notebooks
-	$(VENV)/bin/mypy amqp10 emulator conf producers jobs bench tests
+	$(VENV)/bin/ruff check amqp10 eventhubs hubclient emulator conf producers jobs demos bench tests notebooks
+	$(VENV)/bin/ruff format --check amqp10 eventhubs hubclient emulator conf producers jobs demos bench tests notebooks
+	$(VENV)/bin/mypy amqp10 eventhubs hubclient emulator conf producers jobs demos bench tests
 
 bench: venv ## run the benchmarks
 	$(VENV_PY) -m bench
@@ -80,7 +80,7 @@ emulator: venv ## start the Event Hubs emulator in the foreground (python -m emu
 	$(VENV_PY) -m emulator
 
 run: venv java ## start the emulator, send test events, read them with Spark in readable batches
-	$(VENV_PY) -m jobs.demo
+	$(VENV_PY) -m demos.read_events
 
 # Only pip is needed (setuptools comes in pip's isolated build environment), so not the dev install.
 # build/ and *.egg-info are removed before and after: setuptools would otherwise package what they list

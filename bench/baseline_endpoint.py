@@ -35,15 +35,13 @@ from amqp10.connection import (
     LinkState,
     MessageReceived,
 )
-from amqp10.message import Message, Properties
-from amqp10.types import Array, Timestamp
 from emulator.config import default_config
 from emulator.endpoint import connection_string
-from emulator.eventhubs.handler import entity_path
+from eventhubs import nodes
+from eventhubs.links import entity_path
 
 MAX_MESSAGE_SIZE = 1 << 20
 PARTITION_IDS = ["0", "1", "2", "3"]
-REQUEST_NODES = ("$cbs", "$management")
 _LISTENING = re.compile(r"baseline listening on [^:]+:(\d+)")
 
 
@@ -52,7 +50,7 @@ class _Protocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.connection = Connection("hubstream-baseline", now=time.monotonic())
         # Replies waiting for credit, per request node, sent on the link whose source is that node.
-        self.outboxes: dict[str, deque[bytes]] = {node: deque() for node in REQUEST_NODES}
+        self.outboxes: dict[str, deque[bytes]] = {node: deque() for node in nodes.NODES}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -88,44 +86,36 @@ class _Protocol(asyncio.Protocol):
 
     def _on_message(self, event: MessageReceived) -> None:
         node = entity_path(event.link.address or "")
-        if node in REQUEST_NODES:
+        if node in nodes.NODES:
             self._answer(node, event.payload)
         if not event.settled:
             self.connection.settle(event.link, event.delivery_id)
 
     def _answer(self, node: str, payload: bytes) -> None:
-        request = Message.decode(payload)
-        props = {str(k): v for k, v in (request.application_properties or {}).items()}
+        request = nodes.decode_request(payload)
         body: Any = None
-        if node == "$management":
-            name = str(props.get("name", ""))
-            if str(props.get("type")) == "com.microsoft:partition":
-                body = {
+        if node == nodes.MANAGEMENT:
+            name = nodes.text(request.properties.get("name"))
+            if nodes.text(request.properties.get("type")) == nodes.PARTITION:
+                properties: dict[str, Any] = {
                     "name": name,
-                    "partition": str(props.get("partition", "")),
+                    "partition": nodes.text(request.properties.get("partition")),
                     "begin_sequence_number": 0,
                     "last_enqueued_sequence_number": -1,
                     "last_enqueued_offset": "-1",
-                    "last_enqueued_time_utc": Timestamp(0),
+                    "last_enqueued_time_utc": 0,
                     "is_partition_empty": True,
-                    "type": "com.microsoft:partition",
                 }
+                body = nodes.properties_body(nodes.PARTITION, properties)
             else:
-                body = {
+                properties = {
                     "name": name,
-                    "created_at": Timestamp(int(time.time() * 1000)),
+                    "created_at": int(time.time() * 1000),
                     "partition_count": len(PARTITION_IDS),
-                    "partition_ids": Array(PARTITION_IDS, element=str),
-                    "type": "com.microsoft:eventhub",
+                    "partition_ids": PARTITION_IDS,
                 }
-        properties = request.properties or Properties()
-        response = Message(
-            properties=Properties(correlation_id=properties.message_id, to=properties.reply_to),
-            application_properties={"status-code": 200, "status-description": "OK"},
-            value=body,
-            has_value=body is not None,
-        )
-        self.outboxes[node].append(response.encode())
+                body = nodes.properties_body(nodes.EVENTHUB, properties)
+        self.outboxes[node].append(nodes.encode_reply(request, 200, "OK", body))
         for link in self._attached_links():
             if link.role == SENDER and entity_path(link.address or "") == node:
                 self._flush_replies(link)

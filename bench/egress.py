@@ -7,7 +7,7 @@ the same emulator. `run` then reads every event from `-1` with `EventHubConsumer
 `receive_batch` and once with `receive` (on_event), both with a large prefetch, and reports the faster.
 The SDK runs with its own defaults otherwise, session window included: a million events cross its
 65,536-transfer window fifteen times, so the run also shows the emulator resuming delivery each time.
-A third run reads the same events with `jobs.eventhubs.receiver` into Arrow batches, as the Spark
+A third run reads the same events with `hubclient.receiver` into Arrow batches, as the Spark
 source's tasks do: the same emulator with a client that costs less per event.
 """
 
@@ -159,11 +159,12 @@ def read_all(emulator: EmulatorProcess, count: int, mode: str) -> EgressRun:
 def read_with_receiver(emulator: EmulatorProcess, count: int) -> EgressRun:
     """Read the first `count` events of partition 0 as a task of the Spark source does: `read_partition`,
     Arrow batches out. Its "to first event" is to the first batch."""
-    from jobs.eventhubs.reader import ROWS_PER_BATCH, EventHubsPartition, EventHubsReadError, read_partition
+    from eventhubs.connection_string import parse_connection_string
+    from jobs.datasource.reader import ROWS_PER_BATCH, EventHubsPartition, EventHubsReadError, read_partition
 
     mode = f"hubstream receiver (prefetch {PREFETCH}, Arrow batches of {ROWS_PER_BATCH:,})"
     partition = EventHubsPartition(
-        connection_string=emulator.connection_string,
+        connection_string=parse_connection_string(emulator.connection_string),
         fully_qualified_namespace=None,
         hub=HUB,
         consumer_group="$Default",

@@ -1,4 +1,4 @@
-"""Job: our Event Hubs source (jobs.eventhubs) under Spark Structured Streaming, against the emulator.
+"""Job: our Event Hubs source (jobs.datasource) under Spark Structured Streaming, against the emulator.
 
 One run, one emulator (`--data-dir` on a temporary directory, `--fsync interval`, as `bench.egress`) and one
 local Spark session (`local[2]`):
@@ -121,7 +121,7 @@ def _position(seq_no: int | None = None) -> str:
 
 
 def _source(spark: SparkSession, emulator: EmulatorProcess, hub: str = HUB, **options: str) -> DataFrame:
-    from jobs.eventhubs import register
+    from jobs.datasource import register
 
     reader = spark.readStream.format(register(spark))
     reader = reader.option("eventhubs.connectionString", emulator.connection_string)
@@ -166,7 +166,7 @@ def _time_query(
 
 
 def _write_parquet(spark: SparkSession, path: Path, events: int) -> None:
-    from jobs.eventhubs.reader import SCHEMA_DDL
+    from jobs.datasource.reader import SCHEMA_DDL
 
     progress(f"parquet: writing {events:,} rows with the connector's schema")
     df = spark.range(events).selectExpr(*_PARQUET_ROWS)
@@ -281,7 +281,7 @@ def run(events: int) -> list[Figure]:
             )
             progress("starting Spark (local[2])")
             spark = _session()
-            from jobs.eventhubs.reader import SCHEMA_DDL
+            from jobs.datasource.reader import SCHEMA_DDL
 
             # A first query runs several times slower while the JVM compiles Spark's code: each timed
             # query gets a smaller run of its own kind first.

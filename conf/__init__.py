@@ -1,6 +1,7 @@
 """hubstream's settings: the TOML profiles (local, azure, databricks) and their loader."""
 
-from .connection_string import ConnectionString, Secret, SettingsError, parse_connection_string
+from eventhubs.connection_string import ConnectionString, Secret, parse_connection_string
+
 from .settings import (
     CONNECTION_STRING_ENV,
     DEFAULT_PROFILE,
@@ -12,6 +13,7 @@ from .settings import (
     ProducerSettings,
     SecretResolver,
     Settings,
+    SettingsError,
     add_settings_arguments,
     available_profiles,
     databricks_secrets,

@@ -27,7 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .connection_string import ConnectionString, Secret, SettingsError, parse_connection_string
+from eventhubs.connection_string import (
+    SECRET_FIELD,
+    ConnectionString,
+    ConnectionStringError,
+    holds_secret,
+    parse_connection_string,
+)
 
 __all__ = [
     "CONNECTION_STRING_ENV",
@@ -40,12 +46,18 @@ __all__ = [
     "ProducerSettings",
     "SecretResolver",
     "Settings",
+    "SettingsError",
     "add_settings_arguments",
     "available_profiles",
     "databricks_secrets",
     "load_settings",
     "settings_from_arguments",
 ]
+
+
+class SettingsError(ValueError):
+    """A profile, an override or a connection string is wrong; the message says where and how to fix it."""
+
 
 PROFILE_ENV = "HUBSTREAM_PROFILE"
 CONNECTION_STRING_ENV = "EVENTHUB_CONNECTION_STRING"
@@ -63,7 +75,7 @@ class EventHubSettings:
 
     name: str  # the event hub; EntityPath in the connection string sets it if absent
     consumer_group: str = "$Default"
-    connection_string: Secret | None = None  # exactly one of these two
+    connection_string: ConnectionString | None = None  # exactly one of these two
     fully_qualified_namespace: str | None = None  # passwordless: azure-identity DefaultAzureCredential
 
     def __post_init__(self) -> None:
@@ -123,13 +135,11 @@ class Settings:
 
     def with_connection_string(self, value: str) -> Settings:
         """These settings with another connection string (validated); a passwordless namespace is dropped."""
-        parsed = parse_connection_string(value, where="the new connection string")
+        parsed = _parse(value, "the new connection string")
         _check_entity_path(
             parsed, self.eventhub.name, "the new connection string", "the settings' event hub name"
         )
-        hub = dataclasses.replace(
-            self.eventhub, connection_string=Secret(value.strip()), fully_qualified_namespace=None
-        )
+        hub = dataclasses.replace(self.eventhub, connection_string=parsed, fully_qualified_namespace=None)
         return dataclasses.replace(self, eventhub=hub)
 
 
@@ -159,7 +169,6 @@ _TOKEN = re.compile(
     r"|(?P<badref>\{\{\s*secrets)"
 )
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_PLAIN_SECRET = re.compile(r"(?i)(SharedAccessKey|SharedAccessSignature)\s*=\s*([^;]*)")
 _REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-)?\}|\{\{secrets/[^/{}]+/[^/{}]+\}\}")
 
 
@@ -298,9 +307,16 @@ def _describe(value: object) -> str:
     return "a table" if isinstance(value, dict) else "a list" if isinstance(value, list) else "a date/time"
 
 
+def _parse(text: str, where: str) -> ConnectionString:
+    try:
+        return parse_connection_string(text, where=where)
+    except ConnectionStringError as e:
+        raise SettingsError(str(e)) from None
+
+
 def _shown(value: str, secret: bool) -> str:
     """The value for a message, unless it is or may contain a secret."""
-    if secret or re.search(r"(?i)sharedaccess(key|signature)\s*=", value):
+    if secret or holds_secret(value):
         return "(value hidden: it holds a secret)"
     return repr(value)
 
@@ -427,7 +443,9 @@ class _Loader:
                     f"{where} = {shown} must be one of {', '.join(map(_toml_literal, choices))}"
                 )
             return value
-        if base is str or base is Secret:  # a Secret is read as text; eventhub() wraps it
+        if (
+            base is str or base is ConnectionString
+        ):  # a connection string is read as text; eventhub() parses it
             if not isinstance(value, str):
                 fix = f": write {key} = {_toml_literal(str(value))}" if isinstance(value, int | float) else ""
                 raise SettingsError(f"{where} must be a string, got {_describe(value)}{fix}")
@@ -536,7 +554,7 @@ class _Loader:
                 f"or set ${CONNECTION_STRING_ENV}"
             )
 
-        parsed = parse_connection_string(text, where=cs_where)
+        parsed = _parse(text, cs_where)
         if name is None:
             if parsed.entity_path is None:
                 raise SettingsError(
@@ -545,13 +563,13 @@ class _Loader:
                 )
             name = parsed.entity_path
         _check_entity_path(parsed, name, cs_where, name_where)
-        return EventHubSettings(name, **group, connection_string=Secret(text.strip()))
+        return EventHubSettings(name, **group, connection_string=parsed)
 
     def _check_plain_text(self, raw: str) -> None:
         """Outside local.toml a key must come from the environment or a secret scope, never the file."""
         if self.path.name == "local.toml":
             return  # the emulator's development key, SAS_KEY_VALUE, is not a secret
-        for match in _PLAIN_SECRET.finditer(raw):
+        for match in SECRET_FIELD.finditer(raw):
             if not _REFERENCE.fullmatch(match.group(2).strip()):
                 raise SettingsError(
                     f"{self.where('eventhub', 'connection_string')} has {match.group(1)}=..., a secret "

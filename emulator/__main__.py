@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .config import ConfigError, load_config
 from .endpoint import connection_string, wait_until_ready
-from .eventhubs.namespace import Namespace
+from .namespace import Namespace
 from .server import EmulatorServer
 from .storage import DiskStore, FsyncPolicy, MemoryStore, Retention, Store
 

@@ -15,8 +15,8 @@ from amqp10.errors import ProtocolError
 from amqp10.performatives import Error
 
 from .config import DEFAULT_RETENTION_CHECK_SECONDS
-from .eventhubs.handler import Handler
-from .eventhubs.namespace import Namespace
+from .handler import Handler
+from .namespace import Namespace
 
 log = logging.getLogger("emulator.server")
 

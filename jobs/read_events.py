@@ -30,15 +30,16 @@ if not __package__:
 from conf import Settings, SettingsError, add_settings_arguments, settings_from_arguments
 from conf.arguments import positive_float, positive_int
 from conf.settings import JobSettings
-from jobs.eventhubs import register
-from jobs.eventhubs.connector import (
+from eventhubs.connection_string import Secret, redact
+from jobs.datasource import register
+from jobs.datasource.connector import (
     CONNECTOR_FORMAT,
     POSITION_FORMS,
     ConnectorError,
     connector_options,
     starting_position_json,
 )
-from jobs.eventhubs.options import (
+from jobs.datasource.options import (
     CONNECTION_STRING,
     CONSUMER_GROUP,
     FAIL_ON_DATA_LOSS,
@@ -73,7 +74,6 @@ __all__ = [
 SINKS = ("console", "memory", "parquet", "json", "csv")
 FILE_SINKS = frozenset({"parquet", "json", "csv"})
 MEMORY_QUERY_NAME = "events"
-_KEY = re.compile(r"(?i)(SharedAccessKey|SharedAccessSignature)\s*=\s*[^;\s]*")
 # The last "SomeError: message" line of a Python traceback carried inside a Java exception's text.
 _PYTHON_ERROR = re.compile(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)$", re.MULTILINE)
 
@@ -318,7 +318,7 @@ def run(
         return summary
 
 
-def readable_error(exc: BaseException, secret: str | None = None) -> str:
+def readable_error(exc: BaseException, *secrets: Secret) -> str:
     """One line for a failed query: the Python error inside the Java one, never a key or a stack trace."""
     text = str(getattr(exc, "desc", None) or getattr(exc, "message", None) or exc)
     found = list(_PYTHON_ERROR.finditer(text))
@@ -333,9 +333,7 @@ def readable_error(exc: BaseException, secret: str | None = None) -> str:
         line = " ".join(lines)
     else:
         line = next((part.strip() for part in text.splitlines() if part.strip()), type(exc).__name__)
-    if secret:
-        line = line.replace(secret, "***")
-    return _KEY.sub(lambda m: f"{m.group(1)}=***", line)
+    return redact(line, *secrets)
 
 
 def _quiet_query_errors(spark: SparkSession) -> None:
@@ -505,8 +503,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     spark.sparkContext.setLogLevel("ERROR")
     _quiet_query_errors(spark)
-    secret = settings.eventhub.connection_string
-    hidden = secret.reveal() if secret is not None else None
+    connection = settings.eventhub.connection_string
+    hidden = connection.secrets() if connection is not None else ()
     started = time.monotonic()
     try:
         summary = run(
@@ -522,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (StreamingQueryException, PySparkException, ConnectorError, EventHubsOptionError, ValueError) as e:
         print(
-            f"error: reading event hub {settings.eventhub.name!r} failed: {readable_error(e, hidden)}",
+            f"error: reading event hub {settings.eventhub.name!r} failed: {readable_error(e, *hidden)}",
             file=sys.stderr,
         )
         return 1

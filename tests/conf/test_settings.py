@@ -25,6 +25,7 @@ from conf import (
     parse_connection_string,
     settings_from_arguments,
 )
+from eventhubs.connection_string import ConnectionStringError
 
 # A recognisable key: every redaction test asserts it appears nowhere.
 KEY = "K3yThatMustNeverLeak+Q=="
@@ -89,7 +90,7 @@ def test_local_profile_is_the_emulator() -> None:
     assert settings.eventhub.name == "tweets"
     assert settings.eventhub.consumer_group == "$Default"
     assert not settings.eventhub.uses_credential
-    assert settings.eventhub.connection_string == Secret(EMULATOR)
+    assert settings.eventhub.connection_string == parse_connection_string(EMULATOR)
     parsed = parse_connection_string(EMULATOR)
     assert (parsed.host, parsed.port, parsed.use_development_emulator) == ("localhost", 5672, True)
     assert settings.job.max_events_per_trigger == 5
@@ -127,7 +128,7 @@ def test_azure_profile_without_the_variable_says_how_to_set_it() -> None:
 def test_databricks_profile_reads_the_secret_scope() -> None:
     store = {SECRET_REF: AZURE}
     settings = load_settings("databricks", environ={}, secrets=lambda scope, key: store[(scope, key)])
-    assert settings.eventhub.connection_string == Secret(AZURE)
+    assert settings.eventhub.connection_string == parse_connection_string(AZURE)
     assert settings.eventhub.consumer_group == "$Default"
     assert settings.job.use_connector is False
 
@@ -142,7 +143,7 @@ def test_databricks_profile_off_databricks_says_to_override() -> None:
 
 def test_databricks_profile_with_the_override_needs_no_secret_scope() -> None:
     settings = load_settings("databricks", environ={"EVENTHUB_CONNECTION_STRING": AZURE})
-    assert settings.eventhub.connection_string == Secret(AZURE)
+    assert settings.eventhub.connection_string == parse_connection_string(AZURE)
 
 
 def test_a_failing_secret_lookup_names_scope_and_key() -> None:
@@ -354,7 +355,7 @@ def test_a_shared_access_signature_instead_of_a_key() -> None:
     ],
 )
 def test_malformed_connection_strings(text: str, expected: str) -> None:
-    with pytest.raises(SettingsError) as info:
+    with pytest.raises(ConnectionStringError) as info:
         parse_connection_string(text, where="the test string")
     message = str(info.value)
     assert message.startswith("the test string")
@@ -403,16 +404,18 @@ def test_a_key_from_a_reference_is_not_plain_text(tmp_path: Path) -> None:
     connection = "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=${KEY}"
     path = write(tmp_path, hub("", connection), "d.toml")
     settings = load_settings(path, environ={"KEY": KEY})
-    assert settings.eventhub.connection_string == Secret(AZURE)
+    assert settings.eventhub.connection_string == parse_connection_string(AZURE)
     secret_ref = connection.replace("${KEY}", "{{secrets/s/k}}")
     path = write(tmp_path, hub("", secret_ref), "e.toml")
-    assert load_settings(path, environ={}, secrets=lambda s, k: KEY).eventhub.connection_string == Secret(
-        AZURE
-    )
+    assert load_settings(
+        path, environ={}, secrets=lambda s, k: KEY
+    ).eventhub.connection_string == parse_connection_string(AZURE)
 
 
 def test_local_toml_may_hold_a_key(tmp_path: Path) -> None:
-    assert load_settings(local_file(tmp_path, ""), environ={}).eventhub.connection_string == Secret(AZURE)
+    assert load_settings(
+        local_file(tmp_path, ""), environ={}
+    ).eventhub.connection_string == parse_connection_string(AZURE)
 
 
 # --- typos and types -------------------------------------------------------------------------------------
@@ -664,7 +667,7 @@ def test_with_connection_string_replaces_the_namespace() -> None:
     )
     replaced = settings.with_connection_string(AZURE + ";EntityPath=tweets")
     assert replaced.eventhub.fully_qualified_namespace is None
-    assert replaced.eventhub.connection_string == Secret(AZURE + ";EntityPath=tweets")
+    assert replaced.eventhub.connection_string == parse_connection_string(AZURE + ";EntityPath=tweets")
     with pytest.raises(SettingsError, match="EntityPath=orders"):
         settings.with_connection_string(AZURE + ";EntityPath=orders")
     with pytest.raises(SettingsError, match="SharedAccessKeyName missing") as info:
@@ -676,7 +679,9 @@ def test_eventhub_settings_need_exactly_one_way_to_connect() -> None:
     with pytest.raises(SettingsError, match="exactly one"):
         EventHubSettings("tweets")
     with pytest.raises(SettingsError, match="exactly one"):
-        EventHubSettings("tweets", connection_string=Secret(AZURE), fully_qualified_namespace="ns")
+        EventHubSettings(
+            "tweets", connection_string=parse_connection_string(AZURE), fully_qualified_namespace="ns"
+        )
 
 
 def test_settings_are_frozen() -> None:
@@ -699,7 +704,7 @@ def test_settings_from_arguments(tmp_path: Path) -> None:
     args = parser().parse_args(["--profile", "azure", "--connection-string", AZURE])
     settings = settings_from_arguments(args, environ={"EVENTHUB_CONNECTION_STRING": "ignored"})
     assert settings.profile == "azure"
-    assert settings.eventhub.connection_string == Secret(AZURE)
+    assert settings.eventhub.connection_string == parse_connection_string(AZURE)
     path = write(tmp_path, hub(""), "local.toml")
     assert settings_from_arguments(parser().parse_args(["--profile", str(path)]), environ={}).path == path
     environ = {"HUBSTREAM_PROFILE": "azure", "EVENTHUB_CONNECTION_STRING": AZURE}

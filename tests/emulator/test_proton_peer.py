@@ -19,10 +19,10 @@ from proton import ConnectionException, Delivery, Described, Message, symbol
 from proton.reactor import Filter
 from proton.utils import BlockingConnection, BlockingReceiver, BlockingSender, LinkDetached
 
-from conf.sas import make_sas_token
 from emulator.config import DEFAULT_KEY, DEFAULT_KEY_NAME
 from emulator.process import EmulatorProcess
 from emulator.roundtrip import read_events
+from eventhubs.sas import make_sas_token
 
 HUB = "tweets"
 SELECTOR = symbol("apache.org:selector-filter:string")

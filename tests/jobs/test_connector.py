@@ -8,13 +8,13 @@ import pytest
 from pyspark.sql import SparkSession
 
 from conf import load_settings
-from jobs.eventhubs.connector import (
+from jobs.datasource.connector import (
     CONNECTOR_PACKAGE,
     ConnectorError,
     connector_options,
     starting_position_json,
 )
-from jobs.eventhubs.options import parse_position
+from jobs.datasource.options import parse_position
 
 KEY = "c2VjcmV0LWtleS1mb3ItdGVzdHM="
 CS = f"Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey={KEY}"

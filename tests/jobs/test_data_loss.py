@@ -22,12 +22,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from emulator.config import default_config, load_config
-from emulator.eventhubs.namespace import Namespace
+from emulator.namespace import Namespace
 from emulator.process import EmulatorProcess
 from emulator.server import EmulatorServer
 from emulator.storage import MemoryStore
-from jobs.eventhubs import SOURCE_NAME, EventHubsOptions, EventHubsStreamReader, register
-from jobs.eventhubs import reader as reader_module
+from jobs.datasource import SOURCE_NAME, EventHubsOptions, EventHubsStreamReader, register
+from jobs.datasource import reader as reader_module
 
 HUB = "retained"
 PARTITIONS = ("0", "1")

@@ -11,7 +11,7 @@ import pytest
 from azure.eventhub import EventData, EventHubProducerClient
 from pyspark.sql import SparkSession
 
-from conf import Settings, load_settings
+from conf import Secret, Settings, load_settings
 from emulator.process import EmulatorProcess
 from jobs.read_events import (
     build_parser,
@@ -119,7 +119,7 @@ def test_wrong_key_is_one_readable_line(
     settings = load_settings("local", connection_string=wrong, environ={})
     with pytest.raises(Exception) as raised:
         run(spark, settings, sink="memory", checkpoint=tmp_path / "cp", say=print)
-    line = readable_error(raised.value, "d3Jvbmcta2V5")
+    line = readable_error(raised.value, Secret("d3Jvbmcta2V5"))
     assert line.startswith("EventHubsReadError: ") and "refused the token" in line and "(401)" in line
     assert "\n" not in line and "d3Jvbmcta2V5" not in line and "\tat " not in line
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from jobs.eventhubs.options import EventHubsOptionError, EventHubsOptions, EventPosition
+from jobs.datasource.options import EventHubsOptionError, EventHubsOptions, EventPosition
 
 KEY = "c2VjcmV0LWtleS10aGF0LW11c3Qtbm90LWxlYWs="
 CS = f"Endpoint=sb://ns.example.net/;SharedAccessKeyName=listen;SharedAccessKey={KEY}"

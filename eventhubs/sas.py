@@ -1,7 +1,8 @@
-"""Checking shared access signature (SAS) tokens, as the Event Hubs SDKs send them in a CBS put-token.
+"""Shared access signature (SAS) tokens: signed for clients, parsed and checked for the service.
 
-A token reads ``SharedAccessSignature sr=<audience>&sig=<signature>&se=<expiry>&skn=<key name>``
-with URL-encoded values in any order; `conf.sas` signs them, and its `sign` checks them here.
+A token reads ``SharedAccessSignature sr=<audience>&sig=<signature>&se=<expiry>&skn=<key name>`` with
+URL-encoded values in any order; the signature is ``base64(HMAC-SHA256(key, quote_plus(audience) + "\\n" +
+se))``, ``se`` the expiry in Unix seconds, as the azure-eventhub SDK's `generate_sas_token` signs it.
 The SDK signs the audience it later names in the put-token, e.g. ``sb://localhost:5672/tweets`` for a
 producer or ``sb://localhost:5672/tweets/consumergroups/$Default`` for a consumer; a token whose
 audience is the namespace (``sb://localhost:5672/``) covers every hub in it.
@@ -9,25 +10,36 @@ audience is the namespace (``sb://localhost:5672/``) covers every hub in it.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import quote_plus, unquote, unquote_plus, urlsplit
+from urllib.parse import quote_plus, unquote, unquote_plus, urlencode, urlsplit
 
-from conf.sas import TOKEN_PREFIX, sign
+from .errors import UnauthorizedError
+
+TOKEN_PREFIX = "SharedAccessSignature "
+TOKEN_TYPE = "servicebus.windows.net:sastoken"
+JWT_TOKEN_TYPE = "jwt"
+
+
+def make_sas_token(audience: str, key_name: str, key: str, expires_at: int) -> str:
+    """Sign a token for `audience` with the policy `key_name`'s `key`, valid until `expires_at`."""
+    signature = sign(key, quote_plus(audience), str(int(expires_at)))
+    fields = {"sr": audience, "sig": signature, "se": str(int(expires_at)), "skn": key_name}
+    return TOKEN_PREFIX + urlencode(fields)
+
+
+def sign(key: str, encoded_audience: str, se: str) -> str:
+    """The signature of an (already URL-encoded) audience and expiry."""
+    digest = hmac.new(key.encode("utf-8"), f"{encoded_audience}\n{se}".encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
 
 _FIELDS = ("sr", "sig", "se", "skn")
 _SCHEMES = frozenset({"sb", "amqp", "amqps"})
-
-
-class AuthError(Exception):
-    """A token was refused; `description` is safe to send back to the client."""
-
-    def __init__(self, description: str, status_code: int = 401) -> None:
-        super().__init__(description)
-        self.status_code = status_code
-        self.description = description
 
 
 @dataclass(frozen=True)
@@ -40,9 +52,9 @@ class Claim:
 
 
 def validate_sas_token(token: str, audience: str, keys: Mapping[str, str], now: float) -> Claim:
-    """Check a token's form, key, signature, expiry and audience; raise `AuthError` on the first failure."""
+    """Check a token's form, key, signature, expiry and audience; raise `UnauthorizedError` if one fails."""
     if not token.startswith(TOKEN_PREFIX):
-        raise AuthError(
+        raise UnauthorizedError(
             f"token does not start with {TOKEN_PREFIX.strip()!r}; send a SAS token of the form "
             "'SharedAccessSignature sr=...&sig=...&se=...&skn=...'"
         )
@@ -50,7 +62,7 @@ def validate_sas_token(token: str, audience: str, keys: Mapping[str, str], now: 
 
     missing = [name for name in _FIELDS if not raw.get(name)]
     if missing:
-        raise AuthError(
+        raise UnauthorizedError(
             f"token is missing field(s) {', '.join(missing)}; a SAS token needs sr, sig, se and skn"
         )
 
@@ -59,7 +71,7 @@ def validate_sas_token(token: str, audience: str, keys: Mapping[str, str], now: 
     # base64 has '+' but never ' ': decode without turning a raw '+' into a space.
     sig = unquote(raw["sig"])
     if not se.isascii() or not se.isdigit():
-        raise AuthError(f"token expiry se={se[:20]!r} is not a whole number of seconds since 1970")
+        raise UnauthorizedError(f"token expiry se={se[:20]!r} is not a whole number of seconds since 1970")
     expires_at = int(se)
 
     key_name = _resolve_key_name(raw["skn"], keys)
@@ -68,19 +80,19 @@ def validate_sas_token(token: str, audience: str, keys: Mapping[str, str], now: 
     # The SDK signs quote_plus(audience); other clients sign the sr text exactly as they encoded it.
     candidates = {quote_plus(sr), raw["sr"]}
     if not any(hmac.compare_digest(sign(key, text, se).encode(), sig.encode()) for text in candidates):
-        raise AuthError(
+        raise UnauthorizedError(
             f"token signature does not match key {key_name!r} for audience {sr!r}; "
             "sign it with the key configured for that name in the emulator"
         )
 
     if expires_at <= now:
-        raise AuthError(
+        raise UnauthorizedError(
             f"token expired at {_utc(expires_at)} (emulator time is {_utc(now)}); request a new token, "
             "and check the clock if this repeats"
         )
 
     if not audience_covers(sr, audience):
-        raise AuthError(
+        raise UnauthorizedError(
             f"token audience {sr!r} does not cover {audience!r}; request a token for that entity "
             "or for the namespace"
         )
@@ -133,9 +145,13 @@ def _split_fields(text: str) -> dict[str, str]:
         name, sep, value = part.partition("=")
         name = name.strip()
         if not sep:
-            raise AuthError(f"token field {name[:20]!r} has no '=value'; fields are written name=value")
+            raise UnauthorizedError(
+                f"token field {name[:20]!r} has no '=value'; fields are written name=value"
+            )
         if name in fields:
-            raise AuthError(f"token has field {name!r} more than once; send each of sr, sig, se, skn once")
+            raise UnauthorizedError(
+                f"token has field {name!r} more than once; send each of sr, sig, se, skn once"
+            )
         fields[name] = value.strip()
     return fields
 
@@ -148,7 +164,7 @@ def _resolve_key_name(raw_skn: str, keys: Mapping[str, str]) -> str:
     twice = unquote_plus(once)
     if twice in keys:
         return twice
-    raise AuthError(
+    raise UnauthorizedError(
         f"unknown shared access key name {once[:256]!r}; use a key name from the emulator's [keys] config"
     )
 
@@ -162,9 +178,19 @@ def _utc(seconds: float) -> str:
 
 def token_audience(token: str) -> str:
     """The audience (`sr`) a token names, not yet verified; "" when it names none."""
+    return _unverified(token, "sr")
+
+
+def token_expiry(token: str) -> int | None:
+    """The expiry (`se`, Unix seconds) a token names, not yet verified; None when it names none."""
+    se = _unverified(token, "se")
+    return int(se) if se.isascii() and se.isdigit() else None
+
+
+def _unverified(token: str, name: str) -> str:
     if not token.startswith(TOKEN_PREFIX):
         return ""
     try:
-        return unquote_plus(_split_fields(token[len(TOKEN_PREFIX) :]).get("sr", ""))
-    except AuthError:
+        return unquote_plus(_split_fields(token[len(TOKEN_PREFIX) :]).get(name, ""))
+    except UnauthorizedError:
         return ""

@@ -18,9 +18,11 @@ from proton import Message, symbol, timestamp
 from proton.handlers import MessagingHandler
 from proton.reactor import Container
 
-from jobs.eventhubs.columns import EventColumns
-from jobs.eventhubs.hub_connection import Endpoint, HubError
-from jobs.eventhubs.receiver import PartitionReceiver
+from eventhubs.connection_string import parse_connection_string
+from eventhubs.errors import EventHubsError
+from hubclient.connection import Endpoint
+from hubclient.receiver import PartitionReceiver
+from jobs.datasource.columns import EventColumns
 
 EVENTS = 2500  # more than the receiver's credit: proton only goes on after the receiver tops it up
 CREDIT = 300
@@ -125,7 +127,7 @@ def endpoint(service: ProtonService) -> Endpoint:
         f"Endpoint=sb://{service.url}/;SharedAccessKeyName=policy;SharedAccessKey=secret;"
         "UseDevelopmentEmulator=true"
     )
-    return Endpoint.from_options(cs, None, "hub")
+    return Endpoint.connect_to(parse_connection_string(cs), None, "hub")
 
 
 def test_the_receiver_reads_what_proton_serves(proton_service: ProtonService) -> None:
@@ -152,7 +154,9 @@ def test_the_receiver_reads_what_proton_serves(proton_service: ProtonService) ->
 def test_a_refused_token_is_a_readable_error() -> None:
     service, container, thread = serve(status=401)
     try:
-        with pytest.raises(HubError, match=r"refused the token for sb://127\.0\.0\.1/hub \(401\): go away"):
+        with pytest.raises(
+            EventHubsError, match=r"refused the token for sb://127\.0\.0\.1/hub \(401\): go away"
+        ):
             PartitionReceiver(endpoint(service), "$Default", "0", 0, timeout_s=10).open()
     finally:
         container.stop()

@@ -7,6 +7,8 @@ SharedAccessSignature, or a Microsoft Entra ID token from DefaultAzureCredential
 (`$cbs`, `$management`) go out on a sender link and come back on a receiver link whose target is the
 request's reply-to address. Blocking I/O on one socket, in the calling thread.
 Not supported: AMQP over WebSockets and proxies (the SDK's `TransportType.AmqpOverWebsocket`).
+Failures raise `eventhubs.errors` classes: the service's refusals by their condition, a lost
+connection as `ConnectionLostError`.
 """
 
 from __future__ import annotations
@@ -34,10 +36,18 @@ from amqp10.connection import (
     State,
 )
 from amqp10.errors import ProtocolError
-from amqp10.message import Message, Properties
 from amqp10.performatives import Error, Source, Target
-from conf.connection_string import ConnectionString, parse_connection_string
-from conf.sas import make_sas_token
+from eventhubs import nodes
+from eventhubs.connection_string import ConnectionString
+from eventhubs.errors import (
+    ConnectionLostError,
+    EventHubsError,
+    OperationTimeoutError,
+    UnauthorizedError,
+    error_for,
+)
+from eventhubs.links import audience
+from eventhubs.sas import JWT_TOKEN_TYPE, TOKEN_TYPE, make_sas_token, token_expiry
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -47,19 +57,6 @@ AMQPS_PORT = 5671
 JWT_SCOPE = "https://eventhubs.azure.net/.default"
 TOKEN_LIFETIME_S = 3600
 READ_SIZE = 1 << 18
-
-
-class HubError(RuntimeError):
-    """The service refused or ended something: the message says why (its condition and description).
-
-    `connection_lost`: the connection ended (closed by the service, or the socket failed), so a new one
-    may succeed where the service's answer on a live one would not.
-    """
-
-    def __init__(self, message: str, condition: str | None = None, *, connection_lost: bool = False) -> None:
-        super().__init__(message)
-        self.condition = condition
-        self.connection_lost = connection_lost
 
 
 @dataclass(frozen=True)
@@ -74,9 +71,12 @@ class Endpoint:
     credential: TokenCredential | None = field(default=None, repr=False)
 
     @classmethod
-    def from_options(cls, connection_string: str | None, namespace: str | None, hub: str) -> Endpoint:
-        if connection_string:
-            cs = parse_connection_string(connection_string, where="eventhubs.connectionString")
+    def connect_to(
+        cls, connection_string: ConnectionString | None, namespace: str | None, hub: str
+    ) -> Endpoint:
+        """From a connection string, or else a namespace (host[:port]) reached with DefaultAzureCredential."""
+        if connection_string is not None:
+            cs = connection_string
             tls = not cs.use_development_emulator
             port = cs.port or (AMQPS_PORT if tls else AMQP_PORT)
             return cls(cs.host, port, tls, hub, connection_string=cs)
@@ -88,29 +88,21 @@ class Endpoint:
 
     @property
     def audience(self) -> str:
-        return f"sb://{self.host}/{self.hub}"
+        return audience(self.host, self.hub)
 
     def token(self) -> tuple[str, str, int]:
         """(token, token type, expiry in epoch seconds) for `$cbs`."""
         cs = self.connection_string
         if cs is not None and cs.shared_access_signature is not None:
-            expiry = _sas_expiry(cs.shared_access_signature.reveal())
-            return cs.shared_access_signature.reveal(), "servicebus.windows.net:sastoken", expiry
+            token = cs.shared_access_signature.reveal()
+            expiry = token_expiry(token) or int(time.time()) + TOKEN_LIFETIME_S
+            return token, TOKEN_TYPE, expiry
         if cs is not None:
             expiry = int(time.time()) + TOKEN_LIFETIME_S
-            token = make_sas_token(self.audience, cs.key_name, cs.key.reveal(), expiry)
-            return token, "servicebus.windows.net:sastoken", expiry
+            return make_sas_token(self.audience, cs.key_name, cs.key.reveal(), expiry), TOKEN_TYPE, expiry
         assert self.credential is not None
         access = self.credential.get_token(JWT_SCOPE)
-        return access.token, "jwt", int(access.expires_on)
-
-
-def _sas_expiry(token: str) -> int:
-    for part in token.split("&"):
-        name, _, value = part.partition("=")
-        if name.strip().lower() == "se" and value.strip().isdigit():
-            return int(value)
-    return int(time.time()) + TOKEN_LIFETIME_S
+        return access.token, JWT_TOKEN_TYPE, int(access.expires_on)
 
 
 class HubConnection:
@@ -149,7 +141,7 @@ class HubConnection:
         try:
             sock = socket.create_connection((e.host, e.port), timeout=self.timeout_s)
         except OSError as exc:
-            raise HubError(
+            raise ConnectionLostError(
                 f"cannot connect to {e.host}:{e.port}: {exc} (check the connection string's Endpoint, and "
                 "that the namespace, or the emulator, is reachable from here)"
             ) from None
@@ -159,19 +151,19 @@ class HubConnection:
             try:
                 self._sock = sock = ssl.create_default_context().wrap_socket(sock, server_hostname=e.host)
             except OSError as exc:  # ssl.SSLError and certificate errors are OSErrors
-                raise HubError(f"TLS with {e.host}:{e.port} failed: {exc}") from None
+                raise ConnectionLostError(f"TLS with {e.host}:{e.port} failed: {exc}") from None
         self._conn = conn = Connection.client(
             f"hubstream-{uuid.uuid4().hex[:12]}", e.host, idle_timeout_ms=0, now=time.monotonic()
         )
         self.wait(lambda: conn.state is State.OPEN, deadline, "open the connection")
         self._session = conn.begin()
         token, token_type, expiry = e.token()
-        properties = {"operation": "put-token", "type": token_type, "name": e.audience, "expiration": expiry}
-        status, description, _ = self.request("$cbs", properties, token, deadline)
-        if status not in (200, 202):
-            raise HubError(
-                f"the service refused the token for {e.audience} ({status}): {description}",
-                "amqp:unauthorized-access",
+        reply = self.request(
+            nodes.CBS, nodes.put_token(token, token_type, e.audience, expiry), token, deadline
+        )
+        if not reply.ok:
+            raise UnauthorizedError(
+                f"the service refused the token for {e.audience} ({reply.status}): {reply.description}"
             )
         self.token = token
 
@@ -216,8 +208,8 @@ class HubConnection:
 
     def request(
         self, node: str, properties: dict[str, Any], body: Any, deadline: float | None = None
-    ) -> tuple[int, str, Any]:
-        """Send a request to `node` and wait for its answer: (status code, description, body)."""
+    ) -> nodes.Reply:
+        """Send a request to `node` and wait for its answer."""
         conn = self.connection
         assert self._session is not None
         deadline = deadline if deadline is not None else time.monotonic() + self.timeout_s
@@ -239,27 +231,16 @@ class HubConnection:
         sender, replies, reply_to = self._nodes[node]
         self.wait(lambda: sender.can_send, deadline, f"send a request to {node}")
         message_id = uuid.uuid4().hex
-        request = Message(
-            properties=Properties(message_id=message_id, reply_to=reply_to),
-            application_properties=properties,
-            value=body,
-            has_value=body is not None,
-        )
-        conn.send_message(sender, request.encode())
+        conn.send_message(sender, nodes.encode_request(properties, body, message_id, reply_to))
         while True:  # an answer to an earlier request that timed out is dropped
             answer = self.wait_for(
                 lambda ev: isinstance(ev, MessageReceived) and ev.link is replies,
                 deadline,
                 f"hear from {node}",
             )
-            response = Message.decode(answer.payload)
-            correlation = response.properties.correlation_id if response.properties else None
-            if correlation in (None, message_id):
-                break
-        props = {str(k): v for k, v in (response.application_properties or {}).items()}
-        status = int(props.get("status-code", props.get("statusCode", 0)) or 0)
-        description = props.get("status-description") or props.get("statusDescription") or ""
-        return status, str(description), response.value
+            reply = nodes.decode_reply(answer.payload)
+            if reply.correlation_id in (None, message_id):
+                return reply
 
     # ---- I/O ---------------------------------------------------------------------------------------------
 
@@ -271,7 +252,7 @@ class HubConnection:
             try:
                 sock.sendall(data)
             except OSError as exc:
-                raise HubError(f"{self.where}: connection lost: {exc}", connection_lost=True) from None
+                raise ConnectionLostError(f"{self.where}: connection lost: {exc}") from None
             conn.note_sent(time.monotonic())
 
     def read(self, deadline: float) -> None:
@@ -284,7 +265,7 @@ class HubConnection:
         except TimeoutError:
             data = None
         except OSError as exc:
-            raise HubError(f"{self.where}: connection lost: {exc}", connection_lost=True) from None
+            raise ConnectionLostError(f"{self.where}: connection lost: {exc}") from None
         now = time.monotonic()
         if data is not None:
             conn.receive_data(data, now)
@@ -299,7 +280,7 @@ class HubConnection:
                 events.append(event)
         except ProtocolError as exc:
             self.flush()
-            raise HubError(f"{self.where}: protocol error: {exc}") from None
+            raise EventHubsError(f"{self.where}: protocol error: {exc}", exc.condition) from None
         return events
 
     def check(self, event: Any) -> None:
@@ -309,11 +290,18 @@ class HubConnection:
         if isinstance(event, ConnectionClosed):
             raise self.error(event.error, "the service closed the connection", connection_lost=True)
 
-    def error(self, error: Error | None, what: str, *, connection_lost: bool = False) -> HubError:
+    def error(self, error: Error | None, what: str, *, connection_lost: bool = False) -> EventHubsError:
+        """The exception for what the service sent back (or for `what`, when it sent no error)."""
+        if connection_lost:
+            text = (
+                f"{self.where}: {error.condition}: {error.description or ''}"
+                if error
+                else f"{self.where}: {what}"
+            )
+            return ConnectionLostError(text)
         if error is None:
-            return HubError(f"{self.where}: {what}", connection_lost=connection_lost)
-        message = f"{self.where}: {error.condition}: {error.description or ''}"
-        return HubError(message, error.condition, connection_lost=connection_lost)
+            return EventHubsError(f"{self.where}: {what}")
+        return error_for(error.condition, f"{self.where}: {error.condition}: {error.description or ''}")
 
     def wait(self, ready: Callable[[], bool], deadline: float, what: str) -> None:
         """Read until `ready()`; keep the events for later, raise on one that ends what we do."""
@@ -327,7 +315,7 @@ class HubConnection:
                 return
             self.flush()
             if time.monotonic() > deadline:
-                raise HubError(f"{self.where}: timed out trying to {what}")
+                raise OperationTimeoutError(f"{self.where}: timed out trying to {what}")
             self.read(deadline)
 
     def wait_for(self, match: Callable[[Any], bool], deadline: float, what: str) -> Any:
@@ -348,7 +336,7 @@ class HubConnection:
                         kept.append(event)
                 self.flush()
                 if time.monotonic() > deadline:
-                    raise HubError(f"{self.where}: timed out trying to {what}")
+                    raise OperationTimeoutError(f"{self.where}: timed out trying to {what}")
                 self.read(deadline)
         finally:
             self._events = kept + self._events

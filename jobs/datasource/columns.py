@@ -28,6 +28,7 @@ from amqp10.message import (
 )
 from amqp10.performatives import from_described
 from amqp10.types import Described, ULong
+from eventhubs.events import ENQUEUED_TIME, OFFSET, PARTITION_KEY, PUBLISHER, SEQUENCE_NUMBER
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -38,11 +39,6 @@ SCHEMA_DDL = (
     "systemProperties map<string,string>"
 )
 
-SEQUENCE_NUMBER = "x-opt-sequence-number"
-OFFSET = "x-opt-offset"
-ENQUEUED_TIME = "x-opt-enqueued-time"
-PARTITION_KEY = "x-opt-partition-key"
-PUBLISHER = "x-opt-publisher"
 
 # The system properties the SDK takes from the properties section (when set), by field position.
 _PROPERTY_KEYS = (
@@ -52,7 +48,7 @@ _PROPERTY_KEYS = (
 )  # fmt: skip
 
 # Annotations the connector turns into columns, and where `_add` keeps them.
-_SPECIAL = {SEQUENCE_NUMBER: 0, OFFSET: 1, ENQUEUED_TIME: 2, PARTITION_KEY: 3, PUBLISHER: 4}
+_SPECIAL: dict[str, int] = {SEQUENCE_NUMBER: 0, OFFSET: 1, ENQUEUED_TIME: 2, PARTITION_KEY: 3, PUBLISHER: 4}
 # Constructors whose size follows in 1 byte or in 4 (binary, string, symbol, list, map, array).
 _SIZE1 = frozenset((0xA0, 0xA1, 0xA3, 0xC0, 0xC1, 0xE0))
 _SIZE4 = frozenset((0xB0, 0xB1, 0xB3, 0xD0, 0xD1, 0xF0))

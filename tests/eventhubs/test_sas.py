@@ -1,4 +1,4 @@
-"""Tests for emulator.eventhubs.auth against tokens made by the installed azure-eventhub SDK."""
+"""Tests for eventhubs.sas against tokens made by the installed azure-eventhub SDK."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from azure.eventhub._pyamqp.utils import generate_sas_token
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conf.sas import make_sas_token
-from emulator.eventhubs.auth import AuthError, Claim, audience_covers, validate_sas_token
+from eventhubs.errors import UnauthorizedError as AuthError
+from eventhubs.sas import Claim, audience_covers, make_sas_token, validate_sas_token
 
 KEY_NAME = "RootManageSharedAccessKey"
 KEY = "SAS_KEY_VALUE"

@@ -1,10 +1,10 @@
-"""Read one Event Hubs partition over hubstream's own AMQP client: what the executors run.
+"""Read one Event Hubs partition over hubstream's own AMQP client: what the Spark source's executors run.
 
 The azure-eventhub SDK consumer costs ~36 us of Python per event (two socket reads per frame, a general
 decoder, an EventData and an AmqpAnnotatedMessage per event), which held a 2-core machine near 30,000
 events/s. Here the bytes go from large socket reads through the sans-I/O client connection (`amqp10`,
-the same state machine the emulator serves with; `hub_connection.py` connects and authorizes it)
-straight into Arrow columns (`columns.EventColumns`): ~12 us per event.
+the same state machine the emulator serves with; `connection.py` connects and authorizes it) straight
+to the caller's `EventSink` (the Spark source's Arrow columns): ~12 us per event.
 
 The link is what the SDK's consumer attaches: source `<hub>/ConsumerGroups/<group>/Partitions/<id>` with
 the selector filter for the starting position, no epoch.
@@ -15,30 +15,19 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import datetime
+from typing import Protocol
 
 from amqp10.connection import Link, MessageReceived
 from amqp10.performatives import Source, Target
-from amqp10.types import Described, Symbol
+from eventhubs.links import GEOREPLICATION, receiver_address
+from eventhubs.selector import selector_filter
 
-from .columns import EventColumns
-from .hub_connection import Endpoint, HubConnection, HubError
-
-SELECTOR_FILTER = "apache.org:selector-filter:string"
-GEOREPLICATION = "com.microsoft:georeplication"  # the SDK asks for it: offsets as the service gives them
-
-__all__ = ["Endpoint", "HubError", "PartitionReceiver", "selector"]
+from .connection import Endpoint, HubConnection
 
 
-def selector(position: int | str | datetime, inclusive: bool) -> str:
-    """The selector filter for a starting position, as the SDK writes it: a sequence number (int), an
-    offset (str) or an enqueued time."""
-    op = ">=" if inclusive else ">"
-    if isinstance(position, datetime):
-        ms = int(position.timestamp() * 1000)
-        return f"amqp.annotation.x-opt-enqueued-time {op} '{ms}'"
-    if isinstance(position, int):
-        return f"amqp.annotation.x-opt-sequence-number {op} '{position}'"
-    return f"amqp.annotation.x-opt-offset {op} '{position}'"
+class EventSink(Protocol):
+    def add(self, message: bytes) -> int:
+        """Take one encoded message as the service delivered it; return its sequence number."""
 
 
 class PartitionReceiver:
@@ -71,7 +60,7 @@ class PartitionReceiver:
     @property
     def address(self) -> str:
         e = self.hub.endpoint
-        return f"amqps://{e.host}/{e.hub}/ConsumerGroups/{self.consumer_group}/Partitions/{self.partition_id}"
+        return receiver_address(e.host, e.hub, self.consumer_group, self.partition_id)
 
     def __enter__(self) -> PartitionReceiver:
         self.open()
@@ -84,12 +73,9 @@ class PartitionReceiver:
         """Connect, authorize and attach; on any failure nothing is left open."""
         try:
             self.hub.open()
-            where = selector(self.position, self.inclusive)
             self._link = self.hub.attach_receiver(
                 f"hubstream-{self.partition_id}-{uuid.uuid4().hex[:8]}",
-                Source(
-                    self.address, filter={Symbol(SELECTOR_FILTER): Described(Symbol(SELECTOR_FILTER), where)}
-                ),
+                Source(self.address, filter=selector_filter(self.position, self.inclusive)),
                 Target(f"hubstream-receiver-{uuid.uuid4().hex[:8]}"),
                 (GEOREPLICATION,),
                 self.prefetch,
@@ -98,7 +84,7 @@ class PartitionReceiver:
             self.close()
             raise
 
-    def read_into(self, columns: EventColumns, idle_timeout_s: float) -> list[int]:
+    def read_into(self, columns: EventSink, idle_timeout_s: float) -> list[int]:
         """Read what has arrived (waiting up to `idle_timeout_s` for the first event) into `columns`;
         return the sequence numbers added. TimeoutError when nothing arrives in time."""
         link, hub = self._link, self.hub

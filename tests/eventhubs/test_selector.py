@@ -9,7 +9,7 @@ from azure.eventhub._utils import event_position_selector
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emulator.eventhubs.selector import (
+from eventhubs.selector import (
     FROM_START,
     LATEST,
     SelectorError,

@@ -10,7 +10,7 @@ from azure.eventhub import EventData, EventHubProducerClient
 from pyspark.sql import DataFrame, SparkSession
 
 from emulator.process import EmulatorProcess
-from jobs.eventhubs import SOURCE_NAME, register
+from jobs.datasource import SOURCE_NAME, register
 
 HUB = "tweets"
 

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from amqp10.message import Message
 from amqp10.types import Symbol, Timestamp
-from emulator.eventhubs.events import stamp
-from jobs.eventhubs.columns import EventColumns, MalformedEvent, text
+from eventhubs.events import stamp
+from jobs.datasource.columns import EventColumns, MalformedEvent, text
 
 
 def sdk_reads(payload: bytes) -> EventData:

@@ -1,4 +1,4 @@
-"""Receiver start positions from the `apache.org:selector-filter:string` source filter.
+"""Receiver start positions in the `apache.org:selector-filter:string` source filter: written, and parsed.
 
 The SDKs send one comparison (see azure-eventhub's `event_position_selector`)::
 
@@ -16,14 +16,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
+
+from amqp10.types import Described, Symbol
+
+from .events import ENQUEUED_TIME, OFFSET, SEQUENCE_NUMBER
+
+SELECTOR_FILTER = Symbol("apache.org:selector-filter:string")
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 _PROPERTIES: dict[str, Literal["offset", "sequence", "time"]] = {
-    "x-opt-offset": "offset",
-    "x-opt-sequence-number": "sequence",
-    "x-opt-enqueued-time": "time",
+    OFFSET: "offset",
+    SEQUENCE_NUMBER: "sequence",
+    ENQUEUED_TIME: "time",
 }
 _EXPR_RE = re.compile(
     r"""\s*amqp\.annotation\.(?P<prop>[A-Za-z0-9_-]+)
@@ -37,6 +44,23 @@ _FORMS = (
     "expected e.g. amqp.annotation.x-opt-offset > '-1', "
     "amqp.annotation.x-opt-sequence-number >= '42' or amqp.annotation.x-opt-enqueued-time > '1700000000000'"
 )
+
+
+def selector(position: int | str | datetime, inclusive: bool) -> str:
+    """The selector for a starting position, as the SDK writes it: a sequence number (int), an offset
+    (str: "-1" for the start, "@latest") or an enqueued time."""
+    op = ">=" if inclusive else ">"
+    if isinstance(position, datetime):
+        ms = int(position.timestamp() * 1000)
+        return f"amqp.annotation.{ENQUEUED_TIME} {op} '{ms}'"
+    if isinstance(position, int):
+        return f"amqp.annotation.{SEQUENCE_NUMBER} {op} '{position}'"
+    return f"amqp.annotation.{OFFSET} {op} '{position}'"
+
+
+def selector_filter(position: int | str | datetime, inclusive: bool) -> dict[Any, Any]:
+    """A receiver source's filter set that starts at `position`."""
+    return {SELECTOR_FILTER: Described(SELECTOR_FILTER, selector(position, inclusive))}
 
 
 class SelectorError(ValueError):

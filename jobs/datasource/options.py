@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from conf.connection_string import SettingsError, parse_connection_string
+from eventhubs.connection_string import ConnectionString, ConnectionStringError, parse_connection_string
 
 CONNECTION_STRING = "eventhubs.connectionString"
 NAMESPACE = "eventhubs.fullyQualifiedNamespace"
@@ -83,9 +83,9 @@ class EventPosition:
 
 @dataclass(frozen=True)
 class EventHubsOptions:
-    """The source's options; `connection_string` is kept out of repr so it never lands in a log."""
+    """The source's options; the connection string's repr shows no key."""
 
-    connection_string: str | None = field(repr=False)
+    connection_string: ConnectionString | None
     fully_qualified_namespace: str | None
     name: str
     consumer_group: str = "$Default"
@@ -122,11 +122,13 @@ class EventHubsOptions:
             raise EventHubsOptionError(
                 f"{CONNECTION_STRING} is empty: give the namespace's connection string"
             )
+        parsed: ConnectionString | None = None
         if connection_string:
             try:
-                entity = parse_connection_string(connection_string, where=CONNECTION_STRING).entity_path
-            except SettingsError as e:
+                parsed = parse_connection_string(connection_string, where=CONNECTION_STRING)
+            except ConnectionStringError as e:
                 raise EventHubsOptionError(str(e)) from None
+            entity = parsed.entity_path
             if entity and name and entity != name:
                 raise EventHubsOptionError(
                     f"{NAME} is {name!r} but the EntityPath of {CONNECTION_STRING} is {entity!r}: "
@@ -159,7 +161,7 @@ class EventHubsOptions:
             )
         delay = get(MAX_TRIGGER_DELAY)
         return cls(
-            connection_string=connection_string or None,
+            connection_string=parsed,
             fully_qualified_namespace=namespace,
             name=name,
             consumer_group=consumer_group,

@@ -8,11 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from azure.eventhub import EventData, EventHubProducerClient
 
-from conf.sas import make_sas_token
 from emulator.process import EmulatorProcess
-from jobs.eventhubs.columns import EventColumns
-from jobs.eventhubs.hub_connection import AMQPS_PORT, Endpoint, HubError
-from jobs.eventhubs.receiver import PartitionReceiver, selector
+from eventhubs.connection_string import parse_connection_string
+from eventhubs.errors import EventHubsError
+from eventhubs.sas import make_sas_token
+from eventhubs.selector import selector
+from hubclient.connection import AMQPS_PORT, Endpoint
+from hubclient.receiver import PartitionReceiver
+from jobs.datasource.columns import EventColumns
 
 HUB = "tweets"
 KEY = "SAS_KEY_VALUE"
@@ -38,7 +41,7 @@ def read(
 ) -> list[dict[str, object]]:
     """The first `want` events from `position`, as rows of the connector's columns."""
     columns = EventColumns(partition)
-    endpoint = Endpoint.from_options(cs, None, hub)
+    endpoint = Endpoint.connect_to(parse_connection_string(cs), None, hub)
     with PartitionReceiver(endpoint, group, partition, position, inclusive=inclusive, timeout_s=10) as r:
         while len(columns) < want:
             r.read_into(columns, idle_timeout_s=5)
@@ -69,7 +72,7 @@ def test_offset_and_time_positions(emulator: EmulatorProcess) -> None:
 
 
 def test_nothing_to_read_times_out(emulator: EmulatorProcess) -> None:
-    endpoint = Endpoint.from_options(emulator.connection_string, None, HUB)
+    endpoint = Endpoint.connect_to(parse_connection_string(emulator.connection_string), None, HUB)
     with PartitionReceiver(endpoint, "$Default", "2", 0, timeout_s=10) as r:
         started = time.monotonic()
         with pytest.raises(TimeoutError, match=r"0\.5 s"):
@@ -88,7 +91,7 @@ def test_a_presigned_shared_access_signature_works(emulator: EmulatorProcess) ->
 
 def test_a_wrong_key_is_refused_without_showing_it(emulator: EmulatorProcess) -> None:
     cs = emulator.connection_string.replace(KEY, "not-the-key-XYZ")
-    with pytest.raises(HubError, match=r"refused the token.*401") as caught:
+    with pytest.raises(EventHubsError, match=r"refused the token.*401") as caught:
         read(cs, 0)
     assert "not-the-key-XYZ" not in str(caught.value)
     assert caught.value.condition == "amqp:unauthorized-access"
@@ -96,35 +99,41 @@ def test_a_wrong_key_is_refused_without_showing_it(emulator: EmulatorProcess) ->
 
 def test_an_unknown_hub_and_consumer_group_are_named(emulator: EmulatorProcess) -> None:
     cs = emulator.connection_string
-    with pytest.raises(HubError, match=r"amqp:not-found: .*'emulator:eventhub:nope'") as caught:
+    with pytest.raises(EventHubsError, match=r"amqp:not-found: .*'emulator:eventhub:nope'") as caught:
         read(cs, 0, hub="nope")
     assert caught.value.condition == "amqp:not-found"
-    with pytest.raises(HubError, match=r"amqp:not-found.*no-such-group"):
+    with pytest.raises(EventHubsError, match=r"amqp:not-found.*no-such-group"):
         read(cs, 0, group="no-such-group")
 
 
 def test_tls_to_a_plain_port_is_a_readable_error(emulator: EmulatorProcess) -> None:
     endpoint = Endpoint("127.0.0.1", emulator.port, True, HUB)
     receiver = PartitionReceiver(endpoint, "$Default", "0", 0, timeout_s=5)
-    with pytest.raises(HubError, match=rf"TLS with 127\.0\.0\.1:{emulator.port} failed"):
+    with pytest.raises(EventHubsError, match=rf"TLS with 127\.0\.0\.1:{emulator.port} failed"):
         receiver.open()
     assert receiver.hub._sock is None  # nothing left open
 
 
 def test_nobody_listening_is_a_readable_error() -> None:
     endpoint = Endpoint("127.0.0.1", 1, False, HUB)
-    with pytest.raises(HubError, match=r"cannot connect to 127\.0\.0\.1:1"):
+    with pytest.raises(EventHubsError, match=r"cannot connect to 127\.0\.0\.1:1"):
         PartitionReceiver(endpoint, "$Default", "0", 0, timeout_s=2).open()
 
 
 def test_endpoints_use_tls_except_for_the_emulator() -> None:
-    azure = Endpoint.from_options(
-        "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=s", None, HUB
+    azure = Endpoint.connect_to(
+        parse_connection_string(
+            "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=s"
+        ),
+        None,
+        HUB,
     )
     assert (azure.host, azure.port, azure.tls) == ("ns.servicebus.windows.net", AMQPS_PORT, True)
     assert azure.audience == f"sb://ns.servicebus.windows.net/{HUB}"
-    local = Endpoint.from_options(
-        "Endpoint=sb://localhost:5999;SharedAccessKeyName=k;SharedAccessKey=s;UseDevelopmentEmulator=true",
+    local = Endpoint.connect_to(
+        parse_connection_string(
+            "Endpoint=sb://localhost:5999;SharedAccessKeyName=k;SharedAccessKey=s;UseDevelopmentEmulator=true"
+        ),
         None,
         HUB,
     )
@@ -146,12 +155,14 @@ def test_selectors_are_the_sdks() -> None:
 def test_a_sixth_receiver_on_a_partition_is_refused_with_the_services_reason(
     emulator: EmulatorProcess,
 ) -> None:
-    endpoint = Endpoint.from_options(emulator.connection_string, None, HUB)
+    endpoint = Endpoint.connect_to(parse_connection_string(emulator.connection_string), None, HUB)
     receivers = [PartitionReceiver(endpoint, "$Default", "0", 0, timeout_s=10) for _ in range(6)]
     try:
         for r in receivers[:5]:
             r.open()
-        with pytest.raises(HubError, match=r"amqp:resource-limit-exceeded: At most 5 receivers") as caught:
+        with pytest.raises(
+            EventHubsError, match=r"amqp:resource-limit-exceeded: At most 5 receivers"
+        ) as caught:
             receivers[5].open()
         assert caught.value.condition == "amqp:resource-limit-exceeded"
     finally:

@@ -1,9 +1,9 @@
 """A Spark Structured Streaming source for Azure Event Hubs on the Python Data Source API (Spark 4.2+).
 
 Offsets are `{"<partition id>": <next sequence number to read>}`. The driver asks the hub for partition
-properties on `$management` (`management.py`); executors read exact sequence ranges with a partition
-receiver (`receiver.py`), which turns the wire bytes straight into Arrow columns (`columns.py`). Both
-speak AMQP through hubstream's own `amqp10` layer (`hub_connection.py`), not the azure-eventhub SDK.
+properties on `$management` (`hubclient.management`); executors read exact sequence ranges with a
+partition receiver (`hubclient.receiver`), which hands the wire bytes straight to Arrow columns
+(`columns.py`). Both are hubstream's own Event Hubs client, not the azure-eventhub SDK.
 """
 
 from __future__ import annotations
@@ -27,11 +27,14 @@ from pyspark.sql.streaming.datasource import (
 )
 from pyspark.sql.types import StructType
 
+from eventhubs.connection_string import ConnectionString, redact
+from eventhubs.errors import EventHubsError
+from hubclient.connection import Endpoint
+from hubclient.management import Management
+from hubclient.receiver import PartitionReceiver
+
 from .columns import SCHEMA_DDL, EventColumns, MalformedEvent
-from .hub_connection import Endpoint, HubError
-from .management import Management
 from .options import FAIL_ON_DATA_LOSS, RECEIVER_TIMEOUT, EventHubsOptions, EventPosition
-from .receiver import PartitionReceiver
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -55,7 +58,7 @@ class EventHubsReadError(RuntimeError):
 class EventHubsPartition(InputPartition):
     """What an executor needs to read sequence numbers [start, end) of one partition."""
 
-    connection_string: str | None
+    connection_string: ConnectionString | None
     fully_qualified_namespace: str | None
     hub: str
     consumer_group: str
@@ -66,21 +69,16 @@ class EventHubsPartition(InputPartition):
     operation_timeout_s: float
     fail_on_data_loss: bool
 
-    def __repr__(self) -> str:  # the connection string holds the key: keep it out of logs and plans
+    def __repr__(self) -> str:  # what a plan or a log needs
         return (
             f"EventHubsPartition(hub={self.hub!r}, partition={self.partition_id}, "
             f"range=[{self.start}, {self.end}))"
         )
 
 
-def _redact(text: str, connection_string: str | None) -> str:
+def _redact(text: str, connection_string: ConnectionString | None) -> str:
     """`text` without the connection string's key, should a message ever quote it."""
-    if connection_string:
-        for part in connection_string.split(";"):
-            key, _, value = part.partition("=")
-            if key.strip().lower() in ("sharedaccesskey", "sharedaccesssignature") and value.strip():
-                text = text.replace(value.strip(), "***")
-    return text
+    return redact(text, *(connection_string.secrets() if connection_string else ()))
 
 
 def read_partition(p: EventHubsPartition) -> Iterator[pa.RecordBatch]:
@@ -89,7 +87,7 @@ def read_partition(p: EventHubsPartition) -> Iterator[pa.RecordBatch]:
         return
     columns = EventColumns(p.partition_id)
     expected = p.start
-    endpoint = Endpoint.from_options(p.connection_string, p.fully_qualified_namespace, p.hub)
+    endpoint = Endpoint.connect_to(p.connection_string, p.fully_qualified_namespace, p.hub)
     receiver = PartitionReceiver(
         endpoint,
         p.consumer_group,
@@ -125,7 +123,7 @@ def read_partition(p: EventHubsPartition) -> Iterator[pa.RecordBatch]:
                 columns.drop_last()
             if len(columns) >= ROWS_PER_BATCH:
                 yield columns.take_batch()
-    except (HubError, MalformedEvent) as e:
+    except (EventHubsError, MalformedEvent) as e:
         raise EventHubsReadError(_redact(f"{_where(p, expected)}: {e}", p.connection_string)) from None
     finally:
         receiver.close()
@@ -138,7 +136,7 @@ def _range_expired(p: EventHubsPartition, endpoint: Endpoint, expected: int) -> 
     management = Management(endpoint, p.operation_timeout_s, "the management link")
     try:
         begin = int(management.partition_properties(p.partition_id)["beginning_sequence_number"])
-    except HubError as e:
+    except EventHubsError as e:
         raise EventHubsReadError(_redact(f"{_where(p, expected)}: {e}", p.connection_string)) from None
     finally:
         management.close()
@@ -194,7 +192,7 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
     def _hub_endpoint(self) -> Endpoint:
         o = self.options
         if self._endpoint is None:
-            self._endpoint = Endpoint.from_options(o.connection_string, o.fully_qualified_namespace, o.name)
+            self._endpoint = Endpoint.connect_to(o.connection_string, o.fully_qualified_namespace, o.name)
         return self._endpoint
 
     def _call(self, what: str, fn: Callable[[Management], Any]) -> Any:
@@ -205,7 +203,7 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
                     self._hub_endpoint(), o.operation_timeout_s, "the management link"
                 )
             return fn(self._management)
-        except HubError as e:
+        except EventHubsError as e:
             message = f"cannot {what} of {self._describe()}: {e}"
         except Exception as e:  # e.g. DefaultAzureCredential finding no identity
             message = f"cannot {what} of {self._describe()}: {type(e).__name__}: {e}"
@@ -275,7 +273,7 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
             return receiver.read_into(columns, timeout)[0]
         except TimeoutError:
             return state.next  # nothing after that position yet
-        except (HubError, MalformedEvent) as e:
+        except (EventHubsError, MalformedEvent) as e:
             message = f"partition {pid} of {self._describe()}: {e}"
             raise EventHubsReadError(_redact(message, o.connection_string)) from None
         finally:

@@ -15,9 +15,10 @@ from azure.eventhub import EventData, EventHubProducerClient
 from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows, ReadMinRows
 
 from emulator.process import EmulatorProcess
-from jobs.eventhubs import EventHubsOptions, EventHubsReadError, EventHubsStreamReader
-from jobs.eventhubs import reader as reader_module
-from jobs.eventhubs.reader import MAX_SPLITS, SPLIT_EVENTS, EventHubsPartition, split_range, spread
+from eventhubs.connection_string import parse_connection_string
+from jobs.datasource import EventHubsOptions, EventHubsReadError, EventHubsStreamReader
+from jobs.datasource import reader as reader_module
+from jobs.datasource.reader import MAX_SPLITS, SPLIT_EVENTS, EventHubsPartition, split_range, spread
 
 HUB = "tweets"
 
@@ -186,7 +187,7 @@ def test_read_errors_name_the_partition_and_range(emulator: EmulatorProcess) -> 
     cs = emulator.connection_string
     send(cs, {"0": 3})
     common = {
-        "connection_string": cs,
+        "connection_string": parse_connection_string(cs),
         "fully_qualified_namespace": None,
         "hub": HUB,
         "consumer_group": "$Default",

@@ -10,7 +10,7 @@ from azure.eventhub._pyamqp._encode import encode_payload
 from azure.eventhub._pyamqp.message import BatchMessage, Header, Properties
 from azure.eventhub._pyamqp.message import Message as SdkMessage
 
-from emulator.eventhubs.events import stamp, unpack, with_delivery_annotations
+from eventhubs.events import stamp, unpack, with_delivery_annotations
 
 
 def sdk_encoded(**sections: Any) -> bytes:

@@ -7,14 +7,18 @@ import pytest
 from azure.eventhub import EventData, EventHubConsumerClient, EventHubProducerClient
 
 from emulator.process import EmulatorProcess
-from jobs.eventhubs.hub_connection import Endpoint, HubError
-from jobs.eventhubs.management import Management
+from eventhubs.connection_string import parse_connection_string
+from eventhubs.errors import EventHubsError
+from hubclient.connection import Endpoint
+from hubclient.management import Management
 
 HUB = "tweets"
 
 
 def management(cs: str, hub: str = HUB) -> Management:
-    return Management(Endpoint.from_options(cs, None, hub), 10.0, "the management link")
+    return Management(
+        Endpoint.connect_to(parse_connection_string(cs), None, hub), 10.0, "the management link"
+    )
 
 
 def test_partitions_and_their_properties_match_the_sdks(emulator: EmulatorProcess) -> None:
@@ -47,7 +51,7 @@ def test_an_unknown_hub_is_not_found(emulator: EmulatorProcess) -> None:
     ours = management(emulator.connection_string, hub="nope")
     try:
         with pytest.raises(
-            HubError, match=r"\$management answered 404: .*'emulator:eventhub:nope'"
+            EventHubsError, match=r"\$management answered 404: .*'emulator:eventhub:nope'"
         ) as caught:
             ours.partition_ids()
         assert caught.value.condition == "amqp:not-found"

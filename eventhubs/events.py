@@ -25,10 +25,12 @@ from amqp10.message import (
 )
 from amqp10.types import Symbol, Timestamp
 
+# The annotations the service stamps on every event, and the ones a sender may set.
 PARTITION_KEY = Symbol("x-opt-partition-key")
 SEQUENCE_NUMBER = Symbol("x-opt-sequence-number")
 OFFSET = Symbol("x-opt-offset")
 ENQUEUED_TIME = Symbol("x-opt-enqueued-time")
+PUBLISHER = Symbol("x-opt-publisher")
 _STAMPED = frozenset((SEQUENCE_NUMBER, OFFSET, ENQUEUED_TIME, PARTITION_KEY))
 
 

@@ -13,20 +13,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import HubConfig, NamespaceConfig
-from ..storage import PartitionLog, Store, StoredEvent
-from . import events
+from eventhubs import events
+from eventhubs.errors import (
+    ArgumentOutOfRangeError,
+    EventHubsError,
+    LinkStolenError,
+    NotFoundError,
+    ResourceLimitError,
+)
+
+from .config import HubConfig, NamespaceConfig
+from .storage import PartitionLog, Store, StoredEvent
 
 MAX_NON_EPOCH_RECEIVERS = 5  # per consumer group and partition, as the service allows
-
-
-class EntityError(Exception):
-    """A request the service would refuse; `condition` is the AMQP error condition to send."""
-
-    def __init__(self, condition: str, description: str) -> None:
-        super().__init__(description)
-        self.condition = condition
-        self.description = description
 
 
 @dataclass(eq=False)
@@ -38,7 +37,7 @@ class Receiver:
     partition_id: str
     epoch: int | None
     name: str
-    kick: Callable[[EntityError], None]
+    kick: Callable[[EventHubsError], None]
 
 
 class Namespace:
@@ -64,8 +63,7 @@ class Namespace:
         hub = self._hubs.get(name.lower())
         if hub is None:
             known = ", ".join(sorted(self.config.hubs)) or "none"
-            raise EntityError(
-                "amqp:not-found",
+            raise NotFoundError(
                 f"The messaging entity '{self.config.namespace}:eventhub:{name}' could not be found "
                 f"(hubs in this emulator: {known}; add it to the emulator's config file).",
             )
@@ -76,8 +74,7 @@ class Namespace:
 
     def check_partition(self, hub: HubConfig, partition_id: str) -> str:
         if partition_id not in self.partition_ids(hub):
-            raise EntityError(
-                "com.microsoft:argument-out-of-range",
+            raise ArgumentOutOfRangeError(
                 f"Partition '{partition_id}' does not exist in event hub '{hub.name}': "
                 f"its partition ids are 0 to {hub.partition_count - 1}.",
             )
@@ -87,8 +84,7 @@ class Namespace:
         for group in hub.consumer_groups:
             if group.lower() == name.lower():
                 return group
-        raise EntityError(
-            "amqp:not-found",
+        raise NotFoundError(
             f"The messaging entity '{self.config.namespace}:eventhub:{hub.name}/consumergroups:{name}' could "
             f"not be found (consumer groups: {', '.join(hub.consumer_groups)}).",
         )
@@ -143,26 +139,22 @@ class Namespace:
         where = f"partition '{receiver.partition_id}' of consumer group '{receiver.consumer_group}'"
         if receiver.epoch is None:
             if epochs:
-                raise EntityError(
-                    "amqp:link:stolen",
+                raise LinkStolenError(
                     f"Receiver '{receiver.name}' without an epoch cannot open on {where}: a receiver with "
                     f"epoch {max(epochs)} owns it.",
                 )
             if len(current) >= MAX_NON_EPOCH_RECEIVERS:
-                raise EntityError(
-                    "amqp:resource-limit-exceeded",
+                raise ResourceLimitError(
                     f"At most {MAX_NON_EPOCH_RECEIVERS} receivers may read {where} at once.",
                 )
             current.append(receiver)
             return
         if epochs and receiver.epoch < max(epochs):
-            raise EntityError(
-                "amqp:link:stolen",
+            raise LinkStolenError(
                 f"Receiver '{receiver.name}' with epoch {receiver.epoch} cannot open on {where}: a receiver "
                 f"with the higher epoch {max(epochs)} owns it.",
             )
-        stolen = EntityError(
-            "amqp:link:stolen",
+        stolen = LinkStolenError(
             f"New receiver '{receiver.name}' with higher epoch of '{receiver.epoch}' is created hence "
             "current "
             f"receiver is being disconnected from {where}.",

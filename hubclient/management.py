@@ -2,18 +2,17 @@
 
 The driver asks for every partition's first and next sequence number at each trigger; over a connection
 and link kept for the query's lifetime each answer takes milliseconds (the SDK opens a management link
-per request, ~0.36 s each). The requests are the SDK's: READ with the entity's name and type, and the
-token put to `$cbs` as `security_token`.
+per request, ~0.36 s each). The requests are the SDK's (`eventhubs.nodes.read`).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from .hub_connection import Endpoint, HubConnection, HubError
+from eventhubs import nodes
+from eventhubs.errors import ConnectionLostError, error_for_status
 
-_CONDITIONS = {401: "amqp:unauthorized-access", 404: "amqp:not-found"}
+from .connection import Endpoint, HubConnection
 
 
 class Management:
@@ -26,20 +25,12 @@ class Management:
         self._hub: HubConnection | None = None
 
     def partition_ids(self) -> list[str]:
-        body = self._read("com.microsoft:eventhub")
+        body = self._read(nodes.EVENTHUB)
         return [str(pid) for pid in body.get("partition_ids") or ()]
 
     def partition_properties(self, partition_id: str) -> dict[str, Any]:
         """The SDK's `get_partition_properties` keys: sequence numbers, the last offset and time."""
-        body = self._read("com.microsoft:partition", partition_id)
-        enqueued_ms = int(body.get("last_enqueued_time_utc") or 0)
-        return {
-            "beginning_sequence_number": int(body["begin_sequence_number"]),
-            "last_enqueued_sequence_number": int(body["last_enqueued_sequence_number"]),
-            "last_enqueued_offset": str(body.get("last_enqueued_offset")),
-            "last_enqueued_time_utc": datetime.fromtimestamp(enqueued_ms / 1000, UTC),
-            "is_empty": bool(body.get("is_partition_empty")),
-        }
+        return nodes.partition_properties(self._read(nodes.PARTITION, partition_id))
 
     def close(self) -> None:
         hub, self._hub = self._hub, None
@@ -51,10 +42,10 @@ class Management:
             fresh = self._hub is None
             try:
                 return self._ask(kind, partition_id)
-            except HubError as e:
+            except ConnectionLostError:
                 # A connection lost between triggers is opened again, once; the service's answers
                 # (a status code) and failures on a new connection are final.
-                if not e.connection_lost or fresh or attempt == 2:
+                if fresh or attempt == 2:
                     raise
                 self.close()
         raise AssertionError("unreachable")
@@ -65,18 +56,11 @@ class Management:
             hub.open()
             self._hub = hub
         hub = self._hub
-        properties: dict[str, Any] = {
-            "operation": "READ",
-            "name": self.endpoint.hub,
-            "type": kind,
-            "security_token": hub.token,
-        }
-        if partition_id is not None:
-            properties["partition"] = partition_id
-        status, description, body = hub.request("$management", properties, None)
-        if status != 200 or not isinstance(body, dict):
-            raise HubError(
-                f"{self.where}: $management answered {status}: {description}",
-                _CONDITIONS.get(status, "amqp:internal-error"),
+        reply = hub.request(
+            nodes.MANAGEMENT, nodes.read(self.endpoint.hub, kind, hub.token, partition_id), None
+        )
+        if reply.status != 200 or not isinstance(reply.body, dict):
+            raise error_for_status(
+                reply.status, f"{self.where}: $management answered {reply.status}: {reply.description}"
             )
-        return {str(k): v for k, v in body.items()}
+        return {str(k): v for k, v in reply.body.items()}

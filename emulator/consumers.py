@@ -1,0 +1,92 @@
+"""Consumers' links: where a receiver starts, and stored events pumped to it while it has credit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from amqp10.connection import Connection, Link
+from amqp10.types import Timestamp
+from eventhubs import events
+from eventhubs.errors import InvalidFieldError
+from eventhubs.links import EPOCH, RUNTIME_METRIC
+from eventhubs.selector import SELECTOR_FILTER, SelectorError, parse_selector
+
+from .config import HubConfig
+from .namespace import Receiver
+from .storage import PartitionLog
+
+READ_BATCH = 256  # events read from the log at a time
+
+
+@dataclass
+class Consumer:
+    """A receiving link's source: one partition's log, read from `next_sequence` on."""
+
+    hub: HubConfig
+    log: PartitionLog
+    receiver: Receiver
+    next_sequence: int
+    track_last_enqueued: bool
+    listener: Callable[[], None]
+
+    def pump(self, connection: Connection, link: Link, clock: Callable[[], float]) -> None:
+        """Send stored events until the link's credit or the log runs out."""
+        while link.can_send:
+            batch = self.log.read(self.next_sequence, min(link.credit, READ_BATCH))
+            if not batch:
+                return
+            metrics = self._runtime_metrics(clock) if self.track_last_enqueued else None
+            for stored in batch:
+                if not link.can_send:
+                    return
+                payload = stored.payload
+                if metrics is not None:
+                    payload = events.with_delivery_annotations(payload, metrics)
+                connection.send_message(link, payload)
+                self.next_sequence = stored.sequence_number + 1
+
+    def _runtime_metrics(self, clock: Callable[[], float]) -> dict[str, Any] | None:
+        last = self.log.last_event
+        if last is None:
+            return None
+        return {
+            "last_enqueued_sequence_number": last.sequence_number,
+            "last_enqueued_offset": str(last.offset),
+            "last_enqueued_time_utc": Timestamp(last.enqueued_time_ms),
+            "runtime_info_retrieval_time_utc": Timestamp(int(clock() * 1000)),
+        }
+
+
+def epoch_of(link: Link) -> int | None:
+    epoch = link.properties.get(EPOCH)
+    return None if epoch is None else int(epoch)
+
+
+def wants_runtime_metrics(link: Link) -> bool:
+    return RUNTIME_METRIC in link.desired_capabilities
+
+
+def start_sequence(link: Link, partition_log: PartitionLog) -> int:
+    """The sequence number a receiver's selector filter starts at (the first kept event without one)."""
+    filters = (link.source.filter if link.source else None) or {}
+    selector = filters.get(SELECTOR_FILTER)
+    if selector is None:
+        return partition_log.begin_sequence_number
+    expression = selector.value if hasattr(selector, "value") else selector
+    try:
+        position = parse_selector(expression)
+    except SelectorError as exc:
+        raise InvalidFieldError(str(exc)) from None
+    begin, end = partition_log.begin_sequence_number, partition_log.next_sequence_number
+    if position.kind == "latest":
+        return end
+    if position.kind == "offset":
+        if position.value < 0:
+            return begin
+        return partition_log.first_sequence_at_offset(position.value, position.inclusive)
+    if position.kind == "time":
+        return partition_log.first_sequence_at_time(position.value, position.inclusive)
+    wanted = position.value if position.inclusive else position.value + 1
+    return min(max(wanted, begin), end)

@@ -1,0 +1,208 @@
+"""One client connection's Event Hubs behaviour, on top of the sans-I/O AMQP connection.
+
+The handler reads the connection's events and routes them: links to `$cbs`/`$management` to the node
+service (`nodes.py`), sending links to a publisher (`publishers.py`), receiving links to a consumer
+(`consumers.py`). It does no I/O: after any call the transport sends `connection.data_to_send()`;
+`wake` asks it to do so when events arrive from another connection's producer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from amqp10.connection import (
+    SENDER,
+    Connection,
+    ConnectionClosed,
+    ConnectionOpened,
+    CreditGranted,
+    Event,
+    Link,
+    LinkAttaching,
+    LinkDetached,
+    LinkState,
+    MessageReceived,
+)
+from amqp10.errors import DecodeError
+from amqp10.performatives import Error
+from eventhubs import nodes
+from eventhubs.errors import EventHubsError
+from eventhubs.links import EPOCH, entity_path, parse_receiver_address
+
+from .authorization import Authorization
+from .consumers import Consumer, epoch_of, start_sequence, wants_runtime_metrics
+from .namespace import Namespace, Receiver
+from .nodes import NodeService, Replies, Requests
+from .publishers import Publisher
+
+log = logging.getLogger("emulator.connection")
+
+
+class Handler:
+    def __init__(
+        self,
+        namespace: Namespace,
+        connection: Connection,
+        *,
+        wake: Callable[[], None] = lambda: None,
+        peer: str = "?",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.namespace = namespace
+        self.connection = connection
+        self.wake = wake
+        self.peer = peer
+        self.clock = clock
+        self.authorization = Authorization(namespace.config.keys, clock)
+        self.nodes = NodeService(namespace, self.authorization, peer)
+        self._consumers: list[Link] = []
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes from the peer and act on every event they complete. ProtocolErrors propagate."""
+        self.connection.receive_data(data, now=time.monotonic())
+        while True:
+            event = self.connection.next_event()
+            if not isinstance(event, Event):  # NEED_DATA
+                return
+            self._on_event(event)
+
+    def connection_lost(self) -> None:
+        for link in list(self._consumers):
+            self._drop_consumer(link)
+
+    # ---- dispatch ---------------------------------------------------------------------------------------
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, MessageReceived):
+            self._on_message(event)
+        elif isinstance(event, CreditGranted):
+            self._on_credit(event.link)
+        elif isinstance(event, LinkAttaching):
+            self._on_attach(event.link)
+        elif isinstance(event, LinkDetached):
+            if isinstance(event.link.context, Consumer):
+                self._drop_consumer(event.link)
+        elif isinstance(event, ConnectionOpened):
+            log.info("%s opened connection (container %s)", self.peer, event.container_id)
+        elif isinstance(event, ConnectionClosed):
+            self.connection_lost()
+
+    def _on_attach(self, link: Link) -> None:
+        address = entity_path(link.address or "")
+        try:
+            if address in nodes.NODES:
+                link.context = Replies(address) if link.role == SENDER else Requests(address)
+                self.connection.accept_attach(link)
+            elif link.role == SENDER:
+                self._attach_consumer(link, address)
+            else:
+                link.context = Publisher.attach(self.namespace, self.authorization, address)
+                self.connection.accept_attach(link, max_message_size=self.namespace.config.max_message_bytes)
+                log.info("%s: producer attached to %s", self.peer, address)
+        except EventHubsError as exc:
+            log.info("%s: refused link to %r: %s", self.peer, address, exc.description)
+            if link.state is LinkState.ATTACHING:
+                self.connection.refuse_attach(link, Error(exc.condition, exc.description))
+            else:
+                self.connection.detach(link, Error(exc.condition, exc.description))
+
+    def _on_message(self, event: MessageReceived) -> None:
+        ctx = event.link.context
+        error: Error | None = None
+        try:
+            if isinstance(ctx, Publisher):
+                ctx.publish(self.namespace, event.payload, event.message_format)
+            elif isinstance(ctx, Requests):
+                self._reply(ctx.node, self.nodes.answer(ctx.node, event.payload))
+            else:
+                error = Error("amqp:not-allowed", "this link does not take messages")
+        except DecodeError as exc:
+            error = Error("amqp:decode-error", f"the message could not be decoded: {exc}")
+        except EventHubsError as exc:
+            error = Error(exc.condition, exc.description)
+        except (OSError, ValueError) as exc:
+            log.exception("%s: storing a message failed", self.peer)
+            error = Error("amqp:internal-error", f"the emulator could not store the message: {exc}")
+        if not event.settled:
+            self.connection.settle(event.link, event.delivery_id, error=error)
+
+    def _on_credit(self, link: Link) -> None:
+        if isinstance(link.context, Replies):
+            self._flush_replies(link)
+        elif isinstance(link.context, Consumer):
+            link.context.pump(self.connection, link, self.clock)
+            if link.drain:
+                self.connection.complete_drain(link)
+
+    # ---- consumers --------------------------------------------------------------------------------------
+
+    def _attach_consumer(self, link: Link, address: str) -> None:
+        source = parse_receiver_address(address)
+        hub = self.namespace.hub(source.hub)
+        group = self.namespace.consumer_group(hub, source.consumer_group)
+        partition_id = self.namespace.check_partition(hub, source.partition_id)
+        self.authorization.require(f"{hub.name}/consumergroups/{group}")
+        partition_log = self.namespace.log(hub, partition_id)
+        start = start_sequence(link, partition_log)
+        epoch = epoch_of(link)
+        receiver = Receiver(
+            hub.name, group, partition_id, epoch, link.name, kick=lambda exc: self._kick(link, exc)
+        )
+        self.namespace.open_receiver(receiver)
+        ctx = Consumer(
+            hub, partition_log, receiver, start, wants_runtime_metrics(link),
+            listener=lambda: self._on_new_events(link),
+        )  # fmt: skip
+        link.context = ctx
+        self._consumers.append(link)
+        self.namespace.listen(hub, partition_id, ctx.listener)
+        properties = {EPOCH: epoch} if epoch is not None else None
+        self.connection.accept_attach(
+            link, properties=properties, offered_capabilities=tuple(str(c) for c in link.desired_capabilities)
+        )
+        log.info("%s: consumer attached to %s from sequence number %d", self.peer, address, start)
+
+    def _on_new_events(self, link: Link) -> None:
+        if link.can_send:
+            assert isinstance(link.context, Consumer)
+            link.context.pump(self.connection, link, self.clock)
+            self.wake()
+
+    def _kick(self, link: Link, exc: EventHubsError) -> None:
+        log.info("%s: %s", self.peer, exc.description)
+        self._drop_consumer(link)
+        self.connection.detach(link, Error(exc.condition, exc.description))
+        self.wake()
+
+    def _drop_consumer(self, link: Link) -> None:
+        ctx = link.context
+        if not isinstance(ctx, Consumer) or link not in self._consumers:
+            return
+        self._consumers.remove(link)
+        self.namespace.unlisten(ctx.hub, ctx.receiver.partition_id, ctx.listener)
+        self.namespace.close_receiver(ctx.receiver)
+
+    # ---- replies from the nodes -------------------------------------------------------------------------
+
+    def _reply(self, node: str, payload: bytes) -> None:
+        for link in self.connection_links():
+            if isinstance(link.context, Replies) and link.context.node == node:
+                link.context.outbox.append(payload)
+                self._flush_replies(link)
+                return
+        log.warning("%s: a %s request arrived with no link to answer on", self.peer, node)
+
+    def _flush_replies(self, link: Link) -> None:
+        outbox = link.context.outbox
+        while outbox and link.can_send:
+            self.connection.send_message(link, outbox.popleft())
+
+    def connection_links(self) -> list[Link]:
+        return [
+            link
+            for session in self.connection.sessions.values()
+            for link in session.links_by_handle.values()
+            if link.state is LinkState.ATTACHED
+        ]

@@ -1,0 +1,97 @@
+"""The emulator's side of the request/response nodes: `$cbs` put-token and `$management` READ.
+
+Requests arrive on a receiving link to the node and are answered on the sending link whose source is
+the node; answers wait in that link's outbox until the client grants credit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventhubs import nodes
+from eventhubs.errors import EventHubsError, UnauthorizedError
+from eventhubs.sas import TOKEN_TYPE
+
+from .authorization import Authorization
+from .namespace import Namespace
+
+log = logging.getLogger("emulator.connection")
+
+
+@dataclass
+class Replies:
+    """A link on which we answer requests to a node."""
+
+    node: str
+    outbox: deque[bytes] = field(default_factory=deque)
+
+
+@dataclass
+class Requests:
+    """A link on which a client sends requests to a node."""
+
+    node: str
+
+
+class NodeService:
+    """Answers one connection's requests to `$cbs` and `$management`."""
+
+    def __init__(self, namespace: Namespace, authorization: Authorization, peer: str) -> None:
+        self.namespace = namespace
+        self.authorization = authorization
+        self.peer = peer
+
+    def answer(self, node: str, payload: bytes) -> bytes:
+        """The encoded reply to one request."""
+        request = nodes.decode_request(payload)
+        try:
+            status, description, body = (
+                self._put_token(request) if node == nodes.CBS else self._management(request)
+            )
+        except EventHubsError as exc:
+            status, description, body = exc.status_code, exc.description, None
+        return nodes.encode_reply(request, status, description, body)
+
+    def _put_token(self, request: nodes.Request) -> tuple[int, str, Any]:
+        props = request.properties
+        if request.operation != nodes.PUT_TOKEN:
+            return (
+                400,
+                f"unknown $cbs operation {props.get('operation')!r}; only put-token is supported",
+                None,
+            )
+        token_type = nodes.text(props.get("type"))
+        if token_type != TOKEN_TYPE:
+            raise UnauthorizedError(
+                f"token type {token_type!r} is not supported by the emulator: use a connection string with "
+                "SharedAccessKeyName/SharedAccessKey (Microsoft Entra ID tokens need the real service)"
+            )
+        audience = nodes.text(props.get("name"))
+        claim = self.authorization.put_token(nodes.text(request.body), audience)
+        log.info("%s: authorized for %s with key %s", self.peer, audience, claim.key_name)
+        return 200, "OK", None
+
+    def _management(self, request: nodes.Request) -> tuple[int, str, Any]:
+        props = request.properties
+        if request.operation != nodes.READ:
+            return (
+                400,
+                f"unknown $management operation {props.get('operation')!r}; only READ is supported",
+                None,
+            )
+        hub = self.namespace.hub(nodes.text(props.get("name")))
+        token = props.get("security_token")
+        if token is not None and not self.authorization.covers(hub.name):
+            self.authorization.put_token(nodes.text(token))
+        self.authorization.require(hub.name)
+        kind = nodes.text(props.get("type"))
+        if kind == nodes.EVENTHUB:
+            body = self.namespace.eventhub_properties(hub)
+        elif kind == nodes.PARTITION:
+            body = self.namespace.partition_properties(hub, nodes.text(props.get("partition")))
+        else:
+            return 400, f"unknown $management type {kind!r}", None
+        return 200, "OK", nodes.properties_body(kind, body)

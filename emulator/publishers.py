@@ -1,0 +1,36 @@
+"""Producers' links: where a sender may attach, and its messages stored in the namespace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eventhubs import events
+from eventhubs.links import parse_sender_address
+
+from .authorization import Authorization
+from .config import HubConfig
+from .namespace import Namespace
+
+
+@dataclass
+class Publisher:
+    """A sending link's target: the hub, and the partition when the client chose one."""
+
+    hub: HubConfig
+    partition_id: str | None
+
+    @classmethod
+    def attach(cls, namespace: Namespace, authorization: Authorization, address: str) -> Publisher:
+        """The publisher for a link to `address`; raises the service's refusal."""
+        target = parse_sender_address(address)
+        hub = namespace.hub(target.hub)
+        partition_id = (
+            None if target.partition_id is None else namespace.check_partition(hub, target.partition_id)
+        )
+        authorization.require(hub.name)
+        return cls(hub, partition_id)
+
+    def publish(self, namespace: Namespace, payload: bytes, message_format: int) -> None:
+        """Store a transfer's events; they are stored when this returns."""
+        messages, key = events.unpack(payload, message_format)
+        namespace.publish(self.hub, self.partition_id, messages, key)
