@@ -7,8 +7,10 @@ request/response nodes `$cbs` and `$management` use it).
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .codec import DEFAULT_LIMITS, Decoder, write
 from .errors import DecodeError
@@ -36,6 +38,11 @@ SECTION_SYMBOLS = {
     "amqp:amqp-value:*": AMQP_VALUE,
     "amqp:footer:map": FOOTER,
 }
+
+# Constructors whose size follows in 1 byte or in 4 (binary, string, symbol, list, map, array).
+_SIZE1 = frozenset((0xA0, 0xA1, 0xA3, 0xC0, 0xC1, 0xE0))
+_SIZE4 = frozenset((0xB0, 0xB1, 0xB3, 0xD0, 0xD1, 0xF0))
+_U32 = struct.Struct(">I")
 
 BATCH_MESSAGE_FORMAT = 0x80013700  # Microsoft's batch: each data section is one encoded message
 
@@ -73,8 +80,9 @@ class Properties(Composite):
     reply_to_group_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Section:
+class Section(NamedTuple):
+    """Where one section lies in an encoded message (a tuple: the executors' hot path makes many)."""
+
     code: int
     start: int  # where the section (its 0x00 constructor) starts in the message
     end: int
@@ -90,22 +98,32 @@ def section_code(descriptor: Any) -> int:
 
 def split_sections(data: Any, decoder: Decoder | None = None) -> list[Section]:
     """Locate each section of an encoded message; bodies are skipped, not decoded."""
+    return [Section._make(bounds) for bounds in section_bounds(data, decoder)]
+
+
+def section_bounds(data: Any, decoder: Decoder | None = None) -> Iterator[tuple[int, int, int, int]]:
+    """`split_sections` as plain tuples (code, start, end, value_at): the executors' hot path."""
     dec = decoder or _DECODER
-    sections = []
-    pos = 0
-    while pos < len(data):
+    pos, n = 0, len(data)
+    while pos < n:
         if data[pos] != 0x00:
             raise DecodeError(f"message section at byte {pos} is not a described type (0x{data[pos]:02x})")
-        if pos + 2 < len(data) and data[pos + 1] == 0x53:  # smallulong descriptor: the common case
-            code, value_at = data[pos + 2], pos + 3
+        if pos + 2 < n and data[pos + 1] == 0x53 and HEADER <= data[pos + 2] <= FOOTER:
+            code, value_at = data[pos + 2], pos + 3  # a smallulong descriptor: the common case
         else:
             descriptor, value_at = dec.decode(data, pos + 1, 1)
-            code = descriptor
-        code = section_code(code)
-        end = dec.skip(data, value_at, 1)
-        sections.append(Section(code, pos, end, value_at))
+            code = section_code(descriptor)
+        constructor = data[value_at] if value_at < n else None
+        if constructor in _SIZE1 and value_at + 1 < n:
+            end = value_at + 2 + data[value_at + 1]
+        elif constructor in _SIZE4 and value_at + 4 < n:
+            end = value_at + 5 + _U32.unpack_from(data, value_at + 1)[0]
+        else:
+            end = dec.skip(data, value_at, 1)
+        if end > n:
+            dec.skip(data, value_at, 1)  # raises, naming what is truncated
+        yield code, pos, end, value_at
         pos = end
-    return sections
 
 
 def section_value(data: Any, section: Section, decoder: Decoder | None = None) -> Any:

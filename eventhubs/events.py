@@ -1,9 +1,10 @@
-"""Event Hubs events on the wire: unpacking what producers send, stamping what consumers receive.
+"""Event Hubs events on the wire: the annotations, batches unpacked, events stamped and read.
 
 A producer sends either one message (format 0) or a batch (format 0x80013700) whose data sections each
 hold one encoded message. The service stamps every event with its sequence number, offset and enqueued
 time as message annotations; the emulator does that once, at ingest, and stores the stamped bytes, so
-delivering an event is a copy, not a re-encode.
+delivering an event is a copy, not a re-encode. `read_annotations` reads them back on the client's hot
+path: a small inline reader for the encodings the service uses, the general bounded decoder for the rest.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from amqp10.codec import encode, write
+from amqp10.codec import Decoder, encode, write
 from amqp10.errors import DecodeError
 from amqp10.message import (
     BATCH_MESSAGE_FORMAT,
@@ -55,12 +56,70 @@ def unpack(payload: bytes, message_format: int) -> tuple[list[bytes], str | None
 def partition_key_of(message: bytes, sections: list[Section]) -> str | None:
     for section in sections:
         if section.code == MESSAGE_ANNOTATIONS:
-            annotations = section_value(message, section) or {}
-            key = annotations.get(PARTITION_KEY)
-            if isinstance(key, bytes):
-                key = key.decode("utf-8", "replace")
-            return None if key is None else str(key)
+            for name, key in read_annotations(message, section.value_at, section.end):
+                if name == PARTITION_KEY and key is not None:
+                    return key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
+            return None
     return None
+
+
+_DECODER = Decoder()
+_I64 = struct.Struct(">q")
+_U32 = struct.Struct(">I")
+
+
+def _symbol_at(data: bytes, pos: int) -> tuple[str, int] | None:
+    code = data[pos]
+    if code == 0xA3:
+        end = pos + 2 + data[pos + 1]
+        return data[pos + 2 : end].decode("ascii", "replace"), end
+    if code == 0xB3:
+        end = pos + 5 + _U32.unpack_from(data, pos + 1)[0]
+        return data[pos + 5 : end].decode("ascii", "replace"), end
+    return None
+
+
+def read_annotations(data: bytes, start: int, end: int) -> list[tuple[str, Any]]:
+    """The message-annotations map whose value lies at data[start:end], as (name, value) pairs.
+
+    Keys are symbols (or, rarely, ulongs, given as text); longs and timestamps come back as int, str8 as
+    str. Raises DecodeError (or IndexError/struct.error on truncated bytes) for a map that is not one.
+    """
+    code = data[start]
+    if code == 0xC1:
+        count, pos = data[start + 2], start + 3
+    elif code == 0xD1:
+        count, pos = _U32.unpack_from(data, start + 5)[0], start + 9
+    elif code == 0x40:
+        return []
+    else:
+        raise DecodeError(f"message annotations are not a map (constructor 0x{code:02x})")
+    if count % 2:
+        raise DecodeError("message annotations map has an odd number of items")
+    pairs: list[tuple[str, Any]] = []
+    for _ in range(count // 2):
+        key = _symbol_at(data, pos) if pos < end else None
+        if key is None:
+            raw, pos = _DECODER.decode(data, pos)
+            name = str(raw)
+        else:
+            name, pos = key
+        if pos >= end:
+            raise DecodeError("message annotations map ends inside an entry")
+        c = data[pos]
+        if c == 0x81 or c == 0x83:  # long, timestamp: the sequence number and the enqueued time
+            value: Any = _I64.unpack_from(data, pos + 1)[0]
+            pos += 9
+        elif c == 0xA1:  # str8: the offset, the partition key
+            stop = pos + 2 + data[pos + 1]
+            value = data[pos + 2 : stop].decode("utf-8", "replace")
+            pos = stop
+        else:
+            value, pos = _DECODER.decode(data, pos)
+        pairs.append((name, value))
+    if pos != end:
+        raise DecodeError("message annotations map size does not match its entries")
+    return pairs
 
 
 def stamp(

@@ -1,10 +1,10 @@
 """Event Hubs messages, as delivered on the wire, turned into the connector's columns as Arrow batches.
 
 The executors' hot path: a message's bytes go from the AMQP transfer straight into column lists, with no
-object per event. Sections are located by their sizes; the message annotations (sequence number, offset,
-enqueued time, partition key, publisher) are read with a small inline reader for the encodings the service
-uses, and anything unusual falls back to the general, bounded decoder, so an odd message costs more
-but reads the same.
+object per event. Sections are located by their sizes (`amqp10.message.split_sections`); the message
+annotations (sequence number, offset, enqueued time, partition key, publisher) are read by
+`eventhubs.events.read_annotations`, fast for the encodings the service uses, so an odd message costs
+more but reads the same.
 """
 
 from __future__ import annotations
@@ -24,11 +24,18 @@ from amqp10.message import (
     MESSAGE_ANNOTATIONS,
     PROPERTIES,
     Properties,
-    section_code,
+    section_bounds,
 )
 from amqp10.performatives import from_described
 from amqp10.types import Described, ULong
-from eventhubs.events import ENQUEUED_TIME, OFFSET, PARTITION_KEY, PUBLISHER, SEQUENCE_NUMBER
+from eventhubs.events import (
+    ENQUEUED_TIME,
+    OFFSET,
+    PARTITION_KEY,
+    PUBLISHER,
+    SEQUENCE_NUMBER,
+    read_annotations,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -49,15 +56,10 @@ _PROPERTY_KEYS = (
 
 # Annotations the connector turns into columns, and where `_add` keeps them.
 _SPECIAL: dict[str, int] = {SEQUENCE_NUMBER: 0, OFFSET: 1, ENQUEUED_TIME: 2, PARTITION_KEY: 3, PUBLISHER: 4}
-# Constructors whose size follows in 1 byte or in 4 (binary, string, symbol, list, map, array).
-_SIZE1 = frozenset((0xA0, 0xA1, 0xA3, 0xC0, 0xC1, 0xE0))
-_SIZE4 = frozenset((0xB0, 0xB1, 0xB3, 0xD0, 0xD1, 0xF0))
 
 _MAX_MS = (2**63 - 1) // 1000  # the enqueued time becomes microseconds
 
 _DECODER = Decoder()
-_I64 = struct.Struct(">q")
-_U32 = struct.Struct(">I")
 
 
 class MalformedEvent(ValueError):
@@ -95,56 +97,6 @@ def text(value: Any) -> str | None:
     return str(value)
 
 
-def _symbol_at(data: bytes, pos: int) -> tuple[str, int] | None:
-    code = data[pos]
-    if code == 0xA3:
-        end = pos + 2 + data[pos + 1]
-        return data[pos + 2 : end].decode("ascii", "replace"), end
-    if code == 0xB3:
-        end = pos + 5 + _U32.unpack_from(data, pos + 1)[0]
-        return data[pos + 5 : end].decode("ascii", "replace"), end
-    return None
-
-
-def _annotations(data: bytes, start: int, end: int) -> list[tuple[str, Any]]:
-    """The message annotations map as (key, value) pairs; keys are symbols (or, rarely, ulongs)."""
-    code = data[start]
-    if code == 0xC1:
-        count, pos = data[start + 2], start + 3
-    elif code == 0xD1:
-        count, pos = _U32.unpack_from(data, start + 5)[0], start + 9
-    elif code == 0x40:
-        return []
-    else:
-        raise MalformedEvent(f"message annotations are not a map (constructor 0x{code:02x})")
-    if count % 2:
-        raise MalformedEvent("message annotations map has an odd number of items")
-    pairs: list[tuple[str, Any]] = []
-    for _ in range(count // 2):
-        key = _symbol_at(data, pos) if pos < end else None
-        if key is None:
-            raw, pos = _DECODER.decode(data, pos)
-            name = str(raw)
-        else:
-            name, pos = key
-        if pos >= end:
-            raise MalformedEvent("message annotations map ends inside an entry")
-        c = data[pos]
-        if c == 0x81 or c == 0x83:  # long, timestamp: the sequence number and the enqueued time
-            value: Any = _I64.unpack_from(data, pos + 1)[0]
-            pos += 9
-        elif c == 0xA1:  # str8: the offset, the partition key
-            stop = pos + 2 + data[pos + 1]
-            value = data[pos + 2 : stop].decode("utf-8", "replace")
-            pos = stop
-        else:
-            value, pos = _DECODER.decode(data, pos)
-        pairs.append((name, value))
-    if pos != end:
-        raise MalformedEvent("message annotations map size does not match its entries")
-    return pairs
-
-
 class EventColumns:
     """Column lists for one partition's events, turned into an Arrow record batch on demand."""
 
@@ -174,32 +126,14 @@ class EventColumns:
             raise MalformedEvent(f"cannot read an event: {e}") from None
 
     def _add(self, m: bytes) -> int:
-        n = len(m)
-        pos = 0
         parts: list[bytes] = []
         special: list[Any] = [None] * len(_SPECIAL)
         system: list[tuple[str, str | None]] = []
         app: list[tuple[str, str | None]] = []
         other_body: Any = None
-        while pos < n:
-            # Sections are located from their sizes; only their values are decoded.
-            if m[pos] != 0x00:
-                raise MalformedEvent(f"message section at byte {pos} is not a described type")
-            if pos + 3 < n and m[pos + 1] == 0x53:
-                code, at = m[pos + 2], pos + 3
-            else:
-                descriptor, at = _DECODER.decode(m, pos + 1, 1)
-                code = section_code(descriptor)
-            c = m[at]
-            if c in _SIZE1:
-                end = at + 2 + m[at + 1]
-            elif c in _SIZE4:
-                end = at + 5 + _U32.unpack_from(m, at + 1)[0]
-            else:
-                end = _DECODER.skip(m, at, 1)
-            if end > n:
-                raise MalformedEvent(f"section 0x{code:02x} runs past the end of the message")
+        for code, _start, end, at in section_bounds(m):
             if code == DATA:
+                c = m[at]
                 if c == 0xA0:
                     parts.append(m[at + 2 : end])
                 elif c == 0xB0:
@@ -207,7 +141,7 @@ class EventColumns:
                 else:
                     raise MalformedEvent(f"a data section holds constructor 0x{c:02x}, not binary")
             elif code == MESSAGE_ANNOTATIONS:
-                for name, value in _annotations(m, at, end):
+                for name, value in read_annotations(m, at, end):
                     slot = _SPECIAL.get(name)
                     if slot is not None:
                         special[slot] = value
@@ -226,7 +160,6 @@ class EventColumns:
             elif code in (AMQP_VALUE, AMQP_SEQUENCE):
                 value, _ = _DECODER.decode(m, at)
                 other_body = value if code == AMQP_VALUE else (other_body or []) + [value]
-            pos = end
         sequence, offset, enqueued, key, publisher = special
         if type(sequence) is not int:
             raise MalformedEvent(f"the message has no {SEQUENCE_NUMBER} annotation")
