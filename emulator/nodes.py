@@ -47,22 +47,24 @@ class NodeService:
     def answer(self, node: str, payload: bytes) -> bytes:
         """The encoded reply to one request."""
         request = nodes.decode_request(payload)
+        operation, handle = (
+            (nodes.PUT_TOKEN, self._put_token) if node == nodes.CBS else (nodes.READ, self._management)
+        )
         try:
-            status, description, body = (
-                self._put_token(request) if node == nodes.CBS else self._management(request)
-            )
+            if request.operation == operation:
+                status, description, body = handle(request)
+            else:
+                status, body = 400, None
+                description = (
+                    f"unknown {node} operation {request.properties.get('operation')!r}; "
+                    f"only {operation} is supported"
+                )
         except EventHubsError as exc:
             status, description, body = exc.status_code, exc.description, None
         return nodes.encode_reply(request, status, description, body)
 
     def _put_token(self, request: nodes.Request) -> tuple[int, str, Any]:
         props = request.properties
-        if request.operation != nodes.PUT_TOKEN:
-            return (
-                400,
-                f"unknown $cbs operation {props.get('operation')!r}; only put-token is supported",
-                None,
-            )
         token_type = nodes.text(props.get("type"))
         if token_type != TOKEN_TYPE:
             raise UnauthorizedError(
@@ -76,12 +78,6 @@ class NodeService:
 
     def _management(self, request: nodes.Request) -> tuple[int, str, Any]:
         props = request.properties
-        if request.operation != nodes.READ:
-            return (
-                400,
-                f"unknown $management operation {props.get('operation')!r}; only READ is supported",
-                None,
-            )
         hub = self.namespace.hub(nodes.text(props.get("name")))
         token = props.get("security_token")
         if token is not None and not self.authorization.covers(hub.name):

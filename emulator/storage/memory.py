@@ -6,15 +6,8 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from operator import attrgetter
 
-from emulator.storage.log import (
-    PartitionLog,
-    PartitionsByHub,
-    Retention,
-    StoredEvent,
-    check_append,
-    check_name,
-    expiry_cutoff,
-)
+from emulator.storage import log
+from emulator.storage.log import PartitionLog, PartitionsByHub, Retention, StoredEvent
 
 _OFFSET = attrgetter("offset")
 _TIME = attrgetter("enqueued_time_ms")
@@ -49,7 +42,7 @@ class MemoryPartitionLog:
         return self._events[-1] if self._start < len(self._events) else None
 
     def append(self, events: Sequence[StoredEvent]) -> None:
-        check_append(events, self._next_sequence, self._next_offset, self._last_time_ms)
+        log.check_append(events, self._next_sequence, self._next_offset, self._last_time_ms)
         if not events:
             return
         self._events.extend(events)
@@ -86,7 +79,7 @@ class MemoryPartitionLog:
 
     def apply_retention(self, now_ms: int) -> int:
         retention = self._retention()
-        cutoff = expiry_cutoff(retention, now_ms)
+        cutoff = log.expiry_cutoff(retention, now_ms)
         events, start = self._events, self._start
         if cutoff is not None:
             start = bisect_left(events, cutoff, lo=start, key=_TIME)
@@ -112,12 +105,12 @@ class MemoryStore(PartitionsByHub[MemoryPartitionLog]):
 
     def partition(self, hub: str, partition_id: str) -> PartitionLog:
         key = (hub, partition_id)
-        log = self._partitions.get(key)
-        if log is None:
-            check_name("hub name", hub)
-            check_name("partition id", partition_id)
-            log = self._partitions[key] = MemoryPartitionLog(lambda: self._retention_of(hub))
-        return log
+        partition = self._partitions.get(key)
+        if partition is None:
+            log.check_name("hub name", hub)
+            log.check_name("partition id", partition_id)
+            partition = self._partitions[key] = MemoryPartitionLog(lambda: self._retention_of(hub))
+        return partition
 
     def close(self) -> None:
         self._close_partitions()
