@@ -13,17 +13,9 @@ from pyspark.sql import SparkSession
 
 from conf import Secret, Settings, load_settings
 from emulator.process import EmulatorProcess
-from jobs.read_events import (
-    build_parser,
-    build_stream,
-    main,
-    readable_error,
-    run,
-    source_options,
-    start_query,
-    transform,
-    with_job_flags,
-)
+from jobs.query_errors import readable_error
+from jobs.read_events import build_stream, main, run, source_options, start_query, transform
+from jobs.read_events_cli import build_parser, with_job_flags
 
 HUB = "tweets"
 CONNECTION = "Endpoint=sb://localhost/;SharedAccessKeyName=k;SharedAccessKey=v"
