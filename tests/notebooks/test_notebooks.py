@@ -42,6 +42,7 @@ from conf import SettingsError
 from emulator.process import EmulatorProcess
 from producers.sources.test import TUTORIAL_MESSAGES
 from producers.sources.twitter import MissingBearerToken
+from tests.streams import run_to_end
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
@@ -326,12 +327,7 @@ class Display:
             .trigger(availableNow=True)
             .start()
         )
-        try:
-            if not query.awaitTermination(self.timeout_s):
-                raise AssertionError(f"display: the stream did not finish within {self.timeout_s} s")
-        finally:
-            query.stop()
-        sizes = [int(p["numInputRows"]) for p in query.recentProgress if p["numInputRows"]]
+        sizes = run_to_end(query, self.timeout_s)
         table = self.spark.table(name)
         table.show(truncate=False)
         self.shown.append(Displayed(table.columns, table.collect(), sizes))
