@@ -29,7 +29,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -187,6 +187,19 @@ class InputWidgetNotDefined(LookupError):
     pass
 
 
+def _choice_widget(*, free_text: bool = False, multiple: bool = False) -> Callable[..., None]:
+    """A `dbutils.widgets` method taking (name, defaultValue, choices, label=None)."""
+
+    def define(
+        self: Widgets, name: str, defaultValue: str, choices: Sequence[str], label: str | None = None
+    ) -> None:
+        if multiple:
+            self.multiple.add(name)
+        self._define(name, defaultValue, choices, check_default=not free_text)
+
+    return define
+
+
 class Widgets:
     """`dbutils.widgets`: values passed as job parameters replace the defaults; all values are strings."""
 
@@ -212,34 +225,11 @@ class Widgets:
     def text(self, name: str, defaultValue: str, label: str | None = None) -> None:
         self._define(name, defaultValue, None, check_default=False)
 
-    def dropdown(
-        self,
-        name: str,
-        defaultValue: str,
-        choices: Sequence[str],
-        label: str | None = None,
-    ) -> None:
-        self._define(name, defaultValue, choices, check_default=True)
-
-    def combobox(
-        self,
-        name: str,
-        defaultValue: str,
-        choices: Sequence[str],
-        label: str | None = None,
-    ) -> None:
-        # A combobox also takes free text: its choices are suggestions.
-        self._define(name, defaultValue, choices, check_default=False)
-
-    def multiselect(
-        self,
-        name: str,
-        defaultValue: str,
-        choices: Sequence[str],
-        label: str | None = None,
-    ) -> None:
-        self.multiple.add(name)
-        self._define(name, defaultValue, choices, check_default=True)
+    # dropdown, combobox and multiselect take the same arguments; a combobox also takes free text (its
+    # choices are suggestions), a multiselect a comma-separated list of choices.
+    dropdown = _choice_widget()
+    combobox = _choice_widget(free_text=True)
+    multiselect = _choice_widget(multiple=True)
 
     def get(self, name: str) -> str:
         if name not in self.defaults:
