@@ -9,14 +9,14 @@ server as a child process (the emulator via `EmulatorProcess`, the do-nothing ba
 - `bench.memory`: the emulator's resident memory with those events on disk, before and after a restart.
 - `bench.producer`: the `python -m producers` CLI against a bare SDK loop sending the same events.
 
-This module holds what they share: progress lines, CPU clocks, the event body and the summary rows.
+This module holds what they share: progress lines, CPU clocks, the event body and the summary rows;
+`bench.tables` lays the results out.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import psutil  # type: ignore[import-untyped, unused-ignore]
@@ -44,16 +44,6 @@ def cpu_seconds(pid: int | None = None) -> float:
     return times.user + times.system
 
 
-def cpu_cells(client_s: float, server_s: float, wall_s: float) -> tuple[str, str, str, str]:
-    """Table cells: client CPU s and its share of one core over the wall time (%); the same for the server."""
-    return (
-        f"{client_s:.2f}",
-        f"{100 * client_s / wall_s:.0f}",
-        f"{server_s:.2f}",
-        f"{100 * server_s / wall_s:.0f}",
-    )
-
-
 def rss_mb(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 1e6
 
@@ -78,12 +68,3 @@ class Figure:
             shown = f"{self.value:.2f}"
         verdict = "" if self.met is None else ("met" if self.met else "MISSED")
         return self.bench, self.name, f"{shown} {self.unit}", self.target, verdict
-
-
-def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
-    """A plain-text table with columns padded to their widest cell."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(header, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    return "\n".join(lines)

@@ -6,7 +6,8 @@ import argparse
 import sys
 import time
 
-from . import Figure, table
+from . import Figure
+from .tables import table
 
 
 def build_parser() -> argparse.ArgumentParser:

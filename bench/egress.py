@@ -26,8 +26,9 @@ from azure.eventhub import EventData, EventHubConsumerClient
 
 from emulator.process import EmulatorProcess
 
-from . import EVENT_SIZE, HUB, Figure, cpu_cells, cpu_seconds, progress, table
+from . import EVENT_SIZE, HUB, Figure, cpu_seconds, progress
 from .ingest import IngestRun, measure
+from .tables import CPU_HEADER, SPEED_HEADER, cpu_cells, speed_cells, table
 
 TARGET_EVENTS_PER_S = 50_000
 PARTITION = "0"
@@ -216,19 +217,14 @@ def run(filled: Filled) -> list[Figure]:
             print(f"STALLED: {exc}")
     if not runs:
         return [Figure("egress", "events/s", 0, "ev/s", f">= {TARGET_EVENTS_PER_S:,}", False)]
-    header = (
-        "mode", "events/s", "MB/s", "wall s", "to first event s", "client CPU s", "client CPU %",
-        "server CPU s", "server CPU %",
-    )  # fmt: skip
+    header = ("mode", *SPEED_HEADER, "to first event s", *CPU_HEADER)
     rows = [
         (
             r.mode
             if r.mode.startswith("hubstream")
             else f"SDK {r.mode} (prefetch {PREFETCH}"
             + (f", max_batch_size {MAX_BATCH_SIZE})" if r.mode == "receive_batch" else ")"),
-            f"{r.events_per_s:,.0f}",
-            f"{r.events * EVENT_SIZE / 1e6 / r.wall_s:.1f}",
-            f"{r.wall_s:.2f}",
+            *speed_cells(r.events, r.wall_s),
             f"{r.first_event_s:.2f}",
             *cpu_cells(r.client_cpu_s, r.server_cpu_s, r.wall_s),
         )

@@ -21,8 +21,9 @@ from azure.eventhub import EventData, EventHubProducerClient
 
 from emulator.process import EmulatorProcess
 
-from . import EVENT_SIZE, HUB, Figure, cpu_cells, cpu_seconds, event_body, progress, table
+from . import EVENT_SIZE, HUB, Figure, cpu_seconds, event_body, progress
 from .baseline_endpoint import BaselineProcess
+from .tables import CPU_HEADER, SPEED_HEADER, cpu_cells, speed_cells, table
 
 TARGET_EVENTS_PER_S = 50_000
 PROGRESS_EVERY_S = 5.0
@@ -43,10 +44,6 @@ class IngestRun:
     @property
     def events_per_s(self) -> float:
         return self.events / self.wall_s
-
-    @property
-    def mb_per_s(self) -> float:
-        return self.events * EVENT_SIZE / 1e6 / self.wall_s
 
 
 def send_events(
@@ -115,16 +112,11 @@ def run(count: int) -> list[Figure]:
         finally:
             emulator.stop()
 
-    header = (
-        "server", "events/s", "MB/s", "wall s", "in send_batch s", "batches",
-        "client CPU s", "client CPU %", "server CPU s", "server CPU %",
-    )  # fmt: skip
+    header = ("server", *SPEED_HEADER, "in send_batch s", "batches", *CPU_HEADER)
     rows = [
         (
             r.server,
-            f"{r.events_per_s:,.0f}",
-            f"{r.mb_per_s:.1f}",
-            f"{r.wall_s:.2f}",
+            *speed_cells(r.events, r.wall_s),
             f"{r.send_s:.2f}",
             f"{r.batches} ({r.events / r.batches:,.0f} ev.)",
             *cpu_cells(r.client_cpu_s, r.server_cpu_s, r.wall_s),

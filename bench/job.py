@@ -36,8 +36,9 @@ from azure.eventhub import EventData, EventHubProducerClient
 
 from emulator.process import EmulatorProcess
 
-from . import EVENT_SIZE, HUB, Figure, cpu_seconds, progress, table
+from . import EVENT_SIZE, HUB, Figure, cpu_seconds, progress
 from .ingest import send_events
+from .tables import SPEED_HEADER, speed_cells, table
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -326,13 +327,11 @@ def run(events: int) -> list[Figure]:
                 spark.stop()
             emulator.stop()
 
-    header = ("query", "events/s", "MB/s", "wall s", "numInputRows", "micro-batches", "emulator CPU s")
+    header = ("query", *SPEED_HEADER, "numInputRows", "micro-batches", "emulator CPU s")
     rows = [
         (
             r.label,
-            f"{r.events_per_s:,.0f}",
-            f"{r.events * EVENT_SIZE / 1e6 / r.wall_s:.1f}",
-            f"{r.wall_s:.2f}",
+            *speed_cells(r.events, r.wall_s),
             f"{r.input_rows:,}" + ("" if r.input_rows == r.events else f" (expected {r.events:,})"),
             str(r.batches),
             "" if r.emulator_cpu_s is None else f"{r.emulator_cpu_s:.2f}",

@@ -16,8 +16,9 @@ from azure.eventhub import EventHubProducerClient
 
 from emulator.process import EmulatorProcess
 
-from . import HUB, Figure, event_body, progress, table
+from . import HUB, Figure, event_body, progress
 from .ingest import send_events
+from .tables import table
 
 TARGET_RATIO = 0.9
 _SUMMARY = re.compile(r"sent ([\d,]+) events .* ([\d,]+) events/s")

@@ -10,8 +10,8 @@ from azure.eventhub import EventData
 from pyspark.sql import SparkSession
 
 from emulator.process import EmulatorProcess
-from emulator.roundtrip import read_events
 from tests.local_spark import local_session
+from tests.sdk_events import read_events
 
 TEST_CONFIG = """
 namespace = "emulator"

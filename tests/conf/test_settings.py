@@ -75,6 +75,14 @@ def local_file(tmp_path: Path, body: str, connection: str = AZURE) -> Path:
     return write(tmp_path, hub(body, connection), "local.toml")
 
 
+def error_naming_the_file(tmp_path: Path, body: str) -> str:
+    """The SettingsError message for a local.toml holding `body`, checked to name that file."""
+    path = local_file(tmp_path, body)
+    message = error_for(path)
+    assert str(path) in message
+    return message
+
+
 # --- the shipped profiles -------------------------------------------------------------------------------
 
 
@@ -229,9 +237,7 @@ def test_interpolation(tmp_path: Path, text: str, environ: dict[str, str], expec
 
 
 def test_a_missing_variable_names_file_key_and_variable(tmp_path: Path) -> None:
-    path = local_file(tmp_path, '[producer]\ntwitter_query = "${QUERY}"\n')
-    message = error_for(path)
-    assert str(path) in message
+    message = error_naming_the_file(tmp_path, '[producer]\ntwitter_query = "${QUERY}"\n')
     assert "[producer] twitter_query" in message
     assert "QUERY is not set" in message
     assert "export QUERY=..." in message and "${QUERY:-default}" in message
@@ -422,9 +428,7 @@ def test_local_toml_may_hold_a_key(tmp_path: Path) -> None:
 
 
 def test_an_unknown_key_suggests_the_closest(tmp_path: Path) -> None:
-    path = local_file(tmp_path, "[job]\nmax_event_per_trigger = 5\n")
-    message = error_for(path)
-    assert str(path) in message
+    message = error_naming_the_file(tmp_path, "[job]\nmax_event_per_trigger = 5\n")
     assert "unknown key 'max_event_per_trigger' in [job]" in message
     assert "did you mean 'max_events_per_trigger'?" in message
 

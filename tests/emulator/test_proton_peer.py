@@ -14,15 +14,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from azure.eventhub import EventData, EventHubProducerClient
 from proton import ConnectionException, Delivery, Described, Message, symbol
 from proton.reactor import Filter
 from proton.utils import BlockingConnection, BlockingReceiver, BlockingSender, LinkDetached
 
 from emulator.config import DEFAULT_KEY, DEFAULT_KEY_NAME
 from emulator.process import EmulatorProcess
-from emulator.roundtrip import read_events
 from eventhubs.sas import make_sas_token
+from tests.sdk_events import event_with, read_events, send
 
 HUB = "tweets"
 SELECTOR = symbol("apache.org:selector-filter:string")
@@ -273,16 +272,8 @@ def test_sdk_consumer_reads_what_proton_sent(peer: ProtonPeer, emulator: Emulato
 
 def test_proton_reads_what_the_sdk_sent(peer: ProtonPeer, emulator: EmulatorProcess) -> None:
     before = last_sequence(peer, "3")
-    producer = EventHubProducerClient.from_connection_string(emulator.connection_string, eventhub_name=HUB)
-    try:
-        batch = producer.create_batch(partition_id="3")
-        for n in range(4):
-            event = EventData(f"from the SDK {n}")
-            event.properties = {"source": "sdk", "n": n}
-            batch.add(event)
-        producer.send_batch(batch)
-    finally:
-        producer.close()
+    events = [event_with(f"from the SDK {n}", source="sdk", n=n) for n in range(4)]
+    send(emulator.connection_string, events, hub=HUB, partition_id="3")
 
     got = receive_after(peer.receive_from("3"), before, 4)
     assert [body(m) for m in got] == [f"from the SDK {n}".encode() for n in range(4)]

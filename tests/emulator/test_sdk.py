@@ -8,29 +8,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from azure.eventhub import CheckpointStore, EventData, EventHubConsumerClient, EventHubProducerClient
+from azure.eventhub import CheckpointStore, EventData, EventHubConsumerClient
 from azure.eventhub.exceptions import AuthenticationError, ConnectError, EventHubError
 
 from emulator.process import EmulatorProcess
 from emulator.roundtrip import check, read_all, send_keyed
-
-
-def producer(emulator: EmulatorProcess, hub: str = "tweets", **kwargs: Any) -> EventHubProducerClient:
-    return EventHubProducerClient.from_connection_string(
-        emulator.connection_string, eventhub_name=hub, **kwargs
-    )
-
-
-def send(emulator: EmulatorProcess, bodies: list[str], hub: str = "tweets", **batch_args: Any) -> None:
-    with producer(emulator, hub) as client:
-        batch = client.create_batch(**batch_args)
-        for body in bodies:
-            batch.add(EventData(body))
-        client.send_batch(batch)
+from tests.sdk_events import partition_sizes, producer, send
 
 
 def test_properties_describe_the_configured_hub(emulator: EmulatorProcess) -> None:
-    with producer(emulator) as client:
+    with producer(emulator.connection_string) as client:
         hub = client.get_eventhub_properties()
         assert hub["eventhub_name"] == "tweets"
         assert hub["partition_ids"] == ["0", "1", "2", "3"]
@@ -53,7 +40,7 @@ def test_properties_describe_the_configured_hub(emulator: EmulatorProcess) -> No
 
 def test_single_events_and_batches_come_back_with_their_metadata(emulator: EmulatorProcess, receive) -> None:
     before = datetime.now(UTC) - timedelta(seconds=1)
-    with producer(emulator) as client:
+    with producer(emulator.connection_string) as client:
         client.send_event(EventData("single"), partition_id="1")
         batch = client.create_batch(partition_id="1")
         for i in range(4):
@@ -75,16 +62,13 @@ def test_single_events_and_batches_come_back_with_their_metadata(emulator: Emula
 
 def test_a_partition_key_always_lands_on_one_partition(emulator: EmulatorProcess, receive) -> None:
     keys = [f"device-{i}" for i in range(12)]
-    with producer(emulator) as client:
+    with producer(emulator.connection_string) as client:
         for _ in range(2):  # twice, so each key is routed more than once
             for key in keys:
                 batch = client.create_batch(partition_key=key)
                 batch.add(EventData(key))
                 client.send_batch(batch)
-        sizes = {
-            pid: client.get_partition_properties(pid)["last_enqueued_sequence_number"] + 1
-            for pid in client.get_partition_ids()
-        }
+    sizes = partition_sizes(emulator.connection_string)
     assert sum(sizes.values()) == 24
     assert sum(1 for n in sizes.values() if n) > 1, "12 keys should spread over several partitions"
 
@@ -101,7 +85,7 @@ def test_a_partition_key_always_lands_on_one_partition(emulator: EmulatorProcess
 
 def test_explicit_partition_ids_are_honoured(emulator: EmulatorProcess, receive) -> None:
     for pid in ("0", "3"):
-        send(emulator, [f"to {pid}"], partition_id=pid)
+        send(emulator.connection_string, [f"to {pid}"], partition_id=pid)
     assert [e.body_as_str() for e in receive(emulator.connection_string, count=1, partition_id="3",
                                                starting_position="-1")] == ["to 3"]  # fmt: skip
     assert receive(emulator.connection_string, count=0, partition_id="1", starting_position="-1") == []
@@ -110,9 +94,9 @@ def test_explicit_partition_ids_are_honoured(emulator: EmulatorProcess, receive)
 @pytest.fixture
 def ten_events(emulator: EmulatorProcess, receive) -> list[EventData]:
     """Ten events in partition 0, sent in two batches some milliseconds apart."""
-    send(emulator, [f"event {i}" for i in range(5)], partition_id="0")
+    send(emulator.connection_string, [f"event {i}" for i in range(5)], partition_id="0")
     time.sleep(0.05)
-    send(emulator, [f"event {i}" for i in range(5, 10)], partition_id="0")
+    send(emulator.connection_string, [f"event {i}" for i in range(5, 10)], partition_id="0")
     return receive(emulator.connection_string, count=10, starting_position="-1")
 
 
@@ -156,7 +140,7 @@ def test_latest_sees_only_what_comes_after(
 ) -> None:
     def send_later() -> None:
         time.sleep(2)
-        send(emulator, ["late"], partition_id="0")
+        send(emulator.connection_string, ["late"], partition_id="0")
 
     threading.Thread(target=send_later, daemon=True).start()
     events = receive(emulator.connection_string, count=1, starting_position="@latest")
@@ -165,14 +149,14 @@ def test_latest_sees_only_what_comes_after(
 
 
 def test_consumer_groups_read_independently(emulator: EmulatorProcess, receive) -> None:
-    send(emulator, ["a", "b", "c"], partition_id="0")
+    send(emulator.connection_string, ["a", "b", "c"], partition_id="0")
     for group in ("$Default", "spark", "audit"):
         events = receive(emulator.connection_string, count=3, consumer_group=group, starting_position="-1")
         assert [e.body_as_str() for e in events] == ["a", "b", "c"]
 
 
 def test_last_enqueued_event_properties_are_tracked(emulator: EmulatorProcess) -> None:
-    send(emulator, [f"e{i}" for i in range(3)], partition_id="0")
+    send(emulator.connection_string, [f"e{i}" for i in range(3)], partition_id="0")
     seen: list[dict[str, Any]] = []
     client = EventHubConsumerClient.from_connection_string(
         emulator.connection_string, consumer_group="$Default", eventhub_name="tweets"
@@ -201,7 +185,7 @@ def test_last_enqueued_event_properties_are_tracked(emulator: EmulatorProcess) -
 
 
 def test_a_higher_epoch_steals_the_partition(emulator: EmulatorProcess) -> None:
-    send(emulator, ["before"], partition_id="0")
+    send(emulator.connection_string, ["before"], partition_id="0")
     got: dict[str, list[str]] = {"old": [], "new": []}
     errors: list[Exception] = []
     clients = []
@@ -229,7 +213,7 @@ def test_a_higher_epoch_steals_the_partition(emulator: EmulatorProcess) -> None:
         start("new", owner_level=2)
         _wait_for(lambda: got["new"] == ["before"])
         _wait_for(lambda: bool(errors))
-        send(emulator, ["after"], partition_id="0")
+        send(emulator.connection_string, ["after"], partition_id="0")
         _wait_for(lambda: got["new"] == ["before", "after"])
         time.sleep(1)
     finally:
@@ -293,14 +277,14 @@ def test_a_checkpointed_consumer_resumes_after_an_emulator_restart(emulator: Emu
         client.close()
         return sorted(bodies)
 
-    send(emulator, [f"first {i}" for i in range(5)], hub="telemetry", partition_key="k")
+    send(emulator.connection_string, [f"first {i}" for i in range(5)], hub="telemetry", partition_key="k")
     assert consume(5) == [f"first {i}" for i in range(5)]
     assert len(store.checkpoints) == 1
 
     emulator.restart()
     # A new processor, as after the old one's ownership expired: only the checkpoints carry over.
     store.ownerships.clear()
-    send(emulator, [f"second {i}" for i in range(5)], hub="telemetry", partition_key="k")
+    send(emulator.connection_string, [f"second {i}" for i in range(5)], hub="telemetry", partition_key="k")
     assert consume(5) == [f"second {i}" for i in range(5)]
 
 
@@ -317,19 +301,19 @@ def test_events_and_their_metadata_survive_a_restart(emulator: EmulatorProcess) 
 
 def test_a_wrong_key_is_an_authentication_error(emulator: EmulatorProcess) -> None:
     bad = emulator.connection_string.replace("SharedAccessKey=SAS_KEY_VALUE", "SharedAccessKey=wrong")
-    client = EventHubProducerClient.from_connection_string(bad, eventhub_name="tweets", retry_total=0)
+    client = producer(bad, retry_total=0)
     with client, pytest.raises(AuthenticationError):
         client.get_eventhub_properties()
 
 
 def test_an_unknown_hub_is_not_found(emulator: EmulatorProcess) -> None:
-    client = producer(emulator, hub="no-such-hub", retry_total=0)
+    client = producer(emulator.connection_string, hub="no-such-hub", retry_total=0)
     with client, pytest.raises(ConnectError, match="could not be found"):
         client.send_event(EventData("x"))
 
 
 def test_a_2mb_event_is_refused_and_nothing_is_stored(emulator: EmulatorProcess) -> None:
-    with producer(emulator, retry_total=0) as client:
+    with producer(emulator.connection_string, retry_total=0) as client:
         with pytest.raises((ValueError, EventHubError), match=r"(?i)size|large"):
             client.send_event(EventData(b"x" * 2_000_000), partition_id="0")
         assert client.get_partition_properties("0")["is_empty"] is True
@@ -351,7 +335,7 @@ def test_a_consumer_resumes_when_its_session_window_reopens(
     import azure.eventhub._pyamqp.client as pyamqp_client
 
     monkeypatch.setattr(pyamqp_client, "INCOMING_WINDOW", 50)
-    send(emulator, [f"event {n}" for n in range(120)], hub="telemetry", partition_id="0")
+    send(emulator.connection_string, [f"event {n}" for n in range(120)], hub="telemetry", partition_id="0")
     events = receive(
         emulator.connection_string, count=120, hub="telemetry", starting_position="-1", timeout=10
     )

@@ -4,13 +4,14 @@ checked against what the azure-eventhub SDK reads for the same hub."""
 from __future__ import annotations
 
 import pytest
-from azure.eventhub import EventData, EventHubConsumerClient, EventHubProducerClient
+from azure.eventhub import EventHubConsumerClient
 
 from emulator.process import EmulatorProcess
 from eventhubs.connection_string import parse_connection_string
 from eventhubs.errors import EventHubsError
 from hubclient.connection import Endpoint
 from hubclient.management import Management
+from tests.sdk_events import send
 
 HUB = "tweets"
 
@@ -23,11 +24,7 @@ def management(cs: str, hub: str = HUB) -> Management:
 
 def test_partitions_and_their_properties_match_the_sdks(emulator: EmulatorProcess) -> None:
     cs = emulator.connection_string
-    with EventHubProducerClient.from_connection_string(cs, eventhub_name=HUB) as producer:
-        batch = producer.create_batch(partition_id="2")
-        for i in range(7):
-            batch.add(EventData(f"e{i}"))
-        producer.send_batch(batch)
+    send(cs, [f"e{i}" for i in range(7)], partition_id="2")
     ours = management(cs)
     sdk = EventHubConsumerClient.from_connection_string(cs, consumer_group="$Default", eventhub_name=HUB)
     try:

@@ -6,7 +6,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from azure.eventhub import EventData, EventHubProducerClient
 
 from emulator.process import EmulatorProcess
 from eventhubs.connection_string import parse_connection_string
@@ -16,17 +15,10 @@ from eventhubs.selector import selector
 from hubclient.connection import AMQPS_PORT, Endpoint
 from hubclient.receiver import PartitionReceiver
 from jobs.datasource.columns import EventColumns
+from tests.sdk_events import send
 
 HUB = "tweets"
 KEY = "SAS_KEY_VALUE"
-
-
-def send(cs: str, partition: str, bodies: list[str]) -> None:
-    with EventHubProducerClient.from_connection_string(cs, eventhub_name=HUB) as producer:
-        batch = producer.create_batch(partition_id=partition)
-        for body in bodies:
-            batch.add(EventData(body))
-        producer.send_batch(batch)
 
 
 def read(
@@ -50,7 +42,7 @@ def read(
 
 def test_sequence_number_positions(emulator: EmulatorProcess) -> None:
     cs = emulator.connection_string
-    send(cs, "0", [f"e{i}" for i in range(10)])
+    send(cs, [f"e{i}" for i in range(10)], partition_id="0")
     assert [r["body"] for r in read(cs, 4, want=6)] == [f"e{i}".encode() for i in range(4, 10)]
     assert read(cs, 4, inclusive=False)[0]["sequenceNumber"] == 5
     assert read(cs, 0, partition="0")[0]["partition"] == "0"
@@ -58,11 +50,11 @@ def test_sequence_number_positions(emulator: EmulatorProcess) -> None:
 
 def test_offset_and_time_positions(emulator: EmulatorProcess) -> None:
     cs = emulator.connection_string
-    send(cs, "1", ["a", "b"])
+    send(cs, ["a", "b"], partition_id="1")
     time.sleep(0.05)
     middle = datetime.now(UTC)
     time.sleep(0.05)
-    send(cs, "1", ["c"])
+    send(cs, ["c"], partition_id="1")
     first, second = read(cs, 0, partition="1", want=2)
     offset = str(second["offset"])
     assert read(cs, offset, partition="1")[0]["body"] == b"b"
@@ -81,7 +73,7 @@ def test_nothing_to_read_times_out(emulator: EmulatorProcess) -> None:
 
 
 def test_a_presigned_shared_access_signature_works(emulator: EmulatorProcess) -> None:
-    send(emulator.connection_string, "0", ["signed"])
+    send(emulator.connection_string, ["signed"], partition_id="0")
     endpoint = emulator.connection_string.split(";")[0]
     host = endpoint.split("//")[1].split(":")[0]
     token = make_sas_token(f"sb://{host}/{HUB}", "RootManageSharedAccessKey", KEY, int(time.time()) + 600)

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.eventhub import EventData, EventHubConsumerClient, EventHubProducerClient
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from emulator.config import default_config, load_config
@@ -28,6 +27,8 @@ from emulator.server import EmulatorServer
 from emulator.storage import MemoryStore
 from jobs.datasource import SOURCE_NAME, EventHubsOptions, EventHubsStreamReader, register
 from jobs.datasource import reader as reader_module
+from tests.sdk_events import partition_bounds, send_to_partitions
+from tests.streams import Collected, collect_to_end
 
 HUB = "retained"
 PARTITIONS = ("0", "1")
@@ -67,22 +68,14 @@ def body(pid: str, seq: int) -> str:
 
 def send(cs: str, first: int, end: int) -> None:
     """Events first..end-1 of every partition, one batch (so one append) per partition."""
-    with EventHubProducerClient.from_connection_string(cs, eventhub_name=HUB) as producer:
-        for pid in PARTITIONS:
-            batch = producer.create_batch(partition_id=pid)
-            for seq in range(first, end):
-                batch.add(EventData(body(pid, seq)))
-            producer.send_batch(batch)
+    send_to_partitions(
+        cs, {pid: [body(pid, seq) for seq in range(first, end)] for pid in PARTITIONS}, hub=HUB
+    )
 
 
 def bounds(cs: str) -> dict[str, tuple[int, int]]:
     """Per partition: (first retained sequence number, last enqueued one + 1), as the hub reports them."""
-    with EventHubConsumerClient.from_connection_string(cs, "$Default", eventhub_name=HUB) as client:
-        found = {}
-        for pid in PARTITIONS:
-            props = client.get_partition_properties(pid)
-            found[pid] = (props["beginning_sequence_number"], props["last_enqueued_sequence_number"] + 1)
-        return found
+    return partition_bounds(cs, HUB)
 
 
 def wait_for_retention(cs: str, past: int, timeout: float = 15.0) -> dict[str, int]:
@@ -115,25 +108,15 @@ def run(
     rows = [] if rows is None else rows
     options = dict(options or {})
 
-    def collect(batch: DataFrame, _batch_id: int) -> None:
-        rows.extend(batch.select("partition", "sequenceNumber", F.col("body").cast("string")).collect())
-
     if fail_on_data_loss is not None:  # None: the default, which must be true
         options["failOnDataLoss"] = str(fail_on_data_loss).lower()
-    query = (
+    events = (
         spark.readStream.format(SOURCE_NAME)
         .options(**{"eventhubs.connectionString": cs, "eventhubs.name": HUB}, **options)
         .load()
-        .writeStream.foreachBatch(collect)
-        .option("checkpointLocation", str(checkpoint))
-        .trigger(availableNow=True)
-        .start()
     )
-    try:
-        assert query.awaitTermination(120), "the query did not finish in 120 s"
-    finally:
-        query.stop()
-    assert query.exception() is None
+    selected = events.select("partition", "sequenceNumber", F.col("body").cast("string"))
+    collect_to_end(selected, checkpoint, into=Collected(rows=rows))
     return rows
 
 

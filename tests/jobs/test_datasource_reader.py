@@ -11,7 +11,6 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from azure.eventhub import EventData, EventHubProducerClient
 from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows, ReadMinRows
 
 from emulator.process import EmulatorProcess
@@ -19,21 +18,17 @@ from eventhubs.connection_string import parse_connection_string
 from jobs.datasource import EventHubsOptions, EventHubsReadError, EventHubsStreamReader
 from jobs.datasource import reader as reader_module
 from jobs.datasource.reader import MAX_SPLITS, SPLIT_EVENTS, EventHubsPartition, split_range, spread
+from tests import sdk_events
 
 HUB = "tweets"
 
 
 def send(cs: str, counts: dict[str, int], tag: str = "e") -> None:
     """Send counts[pid] events to each partition: bodies `{tag}-{pid}-{i}`, a property `i`."""
-    with EventHubProducerClient.from_connection_string(cs, eventhub_name=HUB) as producer:
-        for pid, n in counts.items():
-            if n:
-                batch = producer.create_batch(partition_id=pid)
-                for i in range(n):
-                    event = EventData(f"{tag}-{pid}-{i}")
-                    event.properties = {"i": i}
-                    batch.add(event)
-                producer.send_batch(batch)
+    events = {
+        pid: [sdk_events.event_with(f"{tag}-{pid}-{i}", i=i) for i in range(n)] for pid, n in counts.items()
+    }
+    sdk_events.send_to_partitions(cs, events)
 
 
 def reader(cs: str, **options: str) -> EventHubsStreamReader:
@@ -97,12 +92,8 @@ def test_plan_and_read_a_capped_batch(loaded: tuple[str, EventHubsStreamReader])
 
 def test_rows_carry_everything(emulator: EmulatorProcess) -> None:
     cs = emulator.connection_string
-    with EventHubProducerClient.from_connection_string(cs, eventhub_name=HUB) as producer:
-        batch = producer.create_batch(partition_key="device-7")
-        event = EventData(b"\xff\x00\xfe not utf-8")
-        event.properties = {"n": 42, "raw": b"bytes", "s": "text", "f": 1.5}
-        batch.add(event)
-        producer.send_batch(batch)
+    odd = sdk_events.event_with(b"\xff\x00\xfe not utf-8", n=42, raw=b"bytes", s="text", f=1.5)
+    sdk_events.send(cs, [odd], partition_key="device-7")
     r = reader(cs)
     start = r.initialOffset()
     end = r.latestOffset(start, ReadAllAvailable())

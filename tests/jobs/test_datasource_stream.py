@@ -6,40 +6,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.eventhub import EventData, EventHubProducerClient
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 
 from emulator.process import EmulatorProcess
 from jobs.datasource import SOURCE_NAME, register
+from tests.sdk_events import round_robin, send_to_partitions
+from tests.streams import collect_to_end
 
 HUB = "tweets"
-
-
-def send(cs: str, first: int, count: int) -> None:
-    """Events with bodies first..first+count-1, round-robin over the partitions."""
-    with EventHubProducerClient.from_connection_string(cs, eventhub_name=HUB) as producer:
-        for pid in ("0", "1", "2", "3"):
-            batch = producer.create_batch(partition_id=pid)
-            for i in range(first, first + count):
-                if i % 4 == int(pid):
-                    batch.add(EventData(str(i)))
-            producer.send_batch(batch)
 
 
 def run(
     spark: SparkSession, cs: str, checkpoint: Path, max_events: int
 ) -> tuple[list[int], list[Any], list[int]]:
     """One availableNow run; returns the batch sizes, the rows and progress' numInputRows."""
-    sizes: list[int] = []
-    rows: list[Any] = []
-
-    def collect(batch: DataFrame, _batch_id: int) -> None:
-        got = batch.select("body", "partition", "sequenceNumber", "offset", "enqueuedTime").collect()
-        if got:
-            sizes.append(len(got))
-            rows.extend(got)
-
-    query = (
+    events = (
         spark.readStream.format(SOURCE_NAME)
         .options(
             **{
@@ -49,24 +30,19 @@ def run(
             }
         )
         .load()
-        .writeStream.foreachBatch(collect)
-        .option("checkpointLocation", str(checkpoint))
-        .trigger(availableNow=True)
-        .start()
     )
-    try:
-        assert query.awaitTermination(240)
-    finally:
-        query.stop()
-    assert query.exception() is None
-    progress = [p["numInputRows"] for p in query.recentProgress if p["numInputRows"]]
-    return sizes, rows, progress
+    got = collect_to_end(
+        events.select("body", "partition", "sequenceNumber", "offset", "enqueuedTime"),
+        checkpoint,
+        timeout=240,
+    )
+    return got.batch_sizes, got.rows, got.input_rows
 
 
 def test_exactly_once_across_restarts(spark: SparkSession, emulator: EmulatorProcess, tmp_path: Path) -> None:
     assert register(spark) == SOURCE_NAME
     cs = emulator.connection_string
-    send(cs, 0, 100)
+    send_to_partitions(cs, round_robin(0, 100))
     checkpoint = tmp_path / "checkpoint"
     sizes, rows, progress = run(spark, cs, checkpoint, max_events=30)
     assert sizes == progress and sum(sizes) == 100 and max(sizes) <= 30 and len(sizes) == 4
@@ -75,7 +51,7 @@ def test_exactly_once_across_restarts(spark: SparkSession, emulator: EmulatorPro
         assert sorted(r.sequenceNumber for r in rows if r.partition == pid) == list(range(25))
     assert all(isinstance(r.offset, str) and r.enqueuedTime is not None for r in rows)
 
-    send(cs, 100, 40)
+    send_to_partitions(cs, round_robin(100, 40))
     sizes, rows, progress = run(spark, cs, checkpoint, max_events=30)
     assert sorted(int(r.body) for r in rows) == list(range(100, 140))
     assert sizes == progress and max(sizes) <= 30

@@ -8,38 +8,18 @@ import sys
 from pathlib import Path
 
 import pytest
-from azure.eventhub import EventData, EventHubProducerClient
 from pyspark.sql import SparkSession
 
 from conf import Secret, Settings, load_settings
 from emulator.process import EmulatorProcess
-from jobs.read_events import (
-    build_parser,
-    build_stream,
-    main,
-    readable_error,
-    run,
-    source_options,
-    start_query,
-    transform,
-    with_job_flags,
-)
+from jobs.query_errors import readable_error
+from jobs.read_events import build_stream, main, run, source_options, start_query, transform
+from jobs.read_events_cli import build_parser, with_job_flags
+from tests.sdk_events import round_robin, send_to_partitions
+from tests.streams import run_to_end
 
-HUB = "tweets"
 CONNECTION = "Endpoint=sb://localhost/;SharedAccessKeyName=k;SharedAccessKey=v"
 REPO = Path(__file__).resolve().parents[2]
-
-
-def send(cs: str, first: int, count: int, partitions: str = "0123") -> None:
-    """Events with bodies first..first+count-1, spread round-robin over `partitions`."""
-    with EventHubProducerClient.from_connection_string(cs, eventhub_name=HUB) as producer:
-        for index, pid in enumerate(partitions):
-            batch = producer.create_batch(partition_id=pid)
-            for i in range(first, first + count):
-                if i % len(partitions) == index:
-                    batch.add(EventData(str(i)))
-            if len(batch):
-                producer.send_batch(batch)
 
 
 def settings_for(emulator: EmulatorProcess) -> Settings:
@@ -54,12 +34,7 @@ def read_memory(
     query = start_query(
         transform(events, "memory"), "memory", None, tmp / name, "available-now", query_name=name
     )
-    try:
-        assert query.awaitTermination(120)
-    finally:
-        query.stop()
-    assert query.exception() is None
-    sizes = [p["numInputRows"] for p in query.recentProgress if p["numInputRows"]]
+    sizes = run_to_end(query)
     bodies = [r.Body for r in spark.table(name).collect()]
     return bodies, sizes
 
@@ -67,7 +42,7 @@ def read_memory(
 def test_memory_sink_every_event_once_in_bounded_batches(
     spark: SparkSession, emulator: EmulatorProcess, tmp_path: Path
 ) -> None:
-    send(emulator.connection_string, 0, 13)
+    send_to_partitions(emulator.connection_string, round_robin(0, 13))
     settings = settings_for(emulator)
     bodies, sizes = read_memory(spark, settings, tmp_path, "all_events", max_events=5)
     assert sorted(map(int, bodies)) == list(range(13))
@@ -97,12 +72,12 @@ def test_parquet_restart_no_duplicate_no_gap(
     cs = emulator.connection_string
     settings = settings_for(emulator)
     out, checkpoint = tmp_path / "out", tmp_path / "checkpoint"
-    send(cs, 0, 9)
+    send_to_partitions(cs, round_robin(0, 9))
     first = run(
         spark, settings, sink="parquet", path=out, checkpoint=checkpoint, max_events_per_trigger=5, say=print
     )
     assert first.events == 9 and max(n for _, n in first.batches) <= 5
-    send(cs, 9, 4)
+    send_to_partitions(cs, round_robin(9, 4))
     second = run(
         spark, settings, sink="parquet", path=out, checkpoint=checkpoint, max_events_per_trigger=5, say=print
     )
@@ -164,7 +139,7 @@ def test_bad_arguments_one_line(args: list[str], code: int, needle: str) -> None
 
 
 def test_console_run_shows_readable_batches(emulator: EmulatorProcess) -> None:
-    send(emulator.connection_string, 0, 12, partitions="0")
+    send_to_partitions(emulator.connection_string, round_robin(0, 12, partitions="0"))
     result = cli("--connection-string", emulator.connection_string, "--max-events-per-trigger", "5")
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout

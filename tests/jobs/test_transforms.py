@@ -30,6 +30,7 @@ from pyspark.sql.types import (
 
 from jobs.transforms import FILE_SINK_NAMES, for_file_sink, hashtag_counts, parse_tweets, readable
 from tests.local_spark import local_session
+from tests.streams import run_to_end
 
 
 @pytest.fixture(scope="module")
@@ -309,15 +310,11 @@ def test_hashtag_counts_streaming_append_emits_closed_windows(spark: SparkSessio
         .trigger(availableNow=True)
         .start()
     )
-    try:
-        query.awaitTermination(60)
-        assert query.exception() is None
-        progress = query.lastProgress
-        assert progress is not None
-        # A dict on Spark 3.5; on Spark 4 a StreamingQueryProgress, which is a dict too.
-        assert progress["eventTime"]["watermark"] == "2024-05-01T10:03:00.000Z"
-    finally:
-        query.stop()
+    run_to_end(query, timeout=60)
+    progress = query.lastProgress
+    assert progress is not None
+    # A dict on Spark 3.5; on Spark 4 a StreamingQueryProgress, which is a dict too.
+    assert progress["eventTime"]["watermark"] == "2024-05-01T10:03:00.000Z"
 
     expected = spark.createDataFrame(
         [

@@ -29,7 +29,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +42,7 @@ from conf import SettingsError
 from emulator.process import EmulatorProcess
 from producers.sources.test import TUTORIAL_MESSAGES
 from producers.sources.twitter import MissingBearerToken
+from tests.streams import run_to_end
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
@@ -186,6 +187,19 @@ class InputWidgetNotDefined(LookupError):
     pass
 
 
+def _choice_widget(*, free_text: bool = False, multiple: bool = False) -> Callable[..., None]:
+    """A `dbutils.widgets` method taking (name, defaultValue, choices, label=None)."""
+
+    def define(
+        self: Widgets, name: str, defaultValue: str, choices: Sequence[str], label: str | None = None
+    ) -> None:
+        if multiple:
+            self.multiple.add(name)
+        self._define(name, defaultValue, choices, check_default=not free_text)
+
+    return define
+
+
 class Widgets:
     """`dbutils.widgets`: values passed as job parameters replace the defaults; all values are strings."""
 
@@ -211,34 +225,11 @@ class Widgets:
     def text(self, name: str, defaultValue: str, label: str | None = None) -> None:
         self._define(name, defaultValue, None, check_default=False)
 
-    def dropdown(
-        self,
-        name: str,
-        defaultValue: str,
-        choices: Sequence[str],
-        label: str | None = None,
-    ) -> None:
-        self._define(name, defaultValue, choices, check_default=True)
-
-    def combobox(
-        self,
-        name: str,
-        defaultValue: str,
-        choices: Sequence[str],
-        label: str | None = None,
-    ) -> None:
-        # A combobox also takes free text: its choices are suggestions.
-        self._define(name, defaultValue, choices, check_default=False)
-
-    def multiselect(
-        self,
-        name: str,
-        defaultValue: str,
-        choices: Sequence[str],
-        label: str | None = None,
-    ) -> None:
-        self.multiple.add(name)
-        self._define(name, defaultValue, choices, check_default=True)
+    # dropdown, combobox and multiselect take the same arguments; a combobox also takes free text (its
+    # choices are suggestions), a multiselect a comma-separated list of choices.
+    dropdown = _choice_widget()
+    combobox = _choice_widget(free_text=True)
+    multiselect = _choice_widget(multiple=True)
 
     def get(self, name: str) -> str:
         if name not in self.defaults:
@@ -326,12 +317,7 @@ class Display:
             .trigger(availableNow=True)
             .start()
         )
-        try:
-            if not query.awaitTermination(self.timeout_s):
-                raise AssertionError(f"display: the stream did not finish within {self.timeout_s} s")
-        finally:
-            query.stop()
-        sizes = [int(p["numInputRows"]) for p in query.recentProgress if p["numInputRows"]]
+        sizes = run_to_end(query, self.timeout_s)
         table = self.spark.table(name)
         table.show(truncate=False)
         self.shown.append(Displayed(table.columns, table.collect(), sizes))

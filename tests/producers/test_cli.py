@@ -10,10 +10,8 @@ import subprocess
 import sys
 import time
 
-from azure.eventhub import EventHubProducerClient
-
 from emulator.process import EmulatorProcess
-from emulator.roundtrip import read_events
+from tests.sdk_events import partition_sizes, read_events
 
 
 def run_cli(*args: str, emulator: EmulatorProcess | None = None) -> subprocess.CompletedProcess[str]:
@@ -29,14 +27,6 @@ def run_cli(*args: str, emulator: EmulatorProcess | None = None) -> subprocess.C
     )
 
 
-def stored(emulator: EmulatorProcess, hub: str) -> dict[str, int]:
-    with EventHubProducerClient.from_connection_string(emulator.connection_string, eventhub_name=hub) as c:
-        return {
-            p: c.get_partition_properties(p)["last_enqueued_sequence_number"] + 1
-            for p in c.get_partition_ids()
-        }
-
-
 def test_telemetry_from_the_local_profile_arrives_keyed_by_device(emulator: EmulatorProcess) -> None:
     """The issue's acceptance scenario."""
     result = run_cli("--profile", "local", "--source", "telemetry", "--count", "1000", "--quiet",
@@ -44,7 +34,7 @@ def test_telemetry_from_the_local_profile_arrives_keyed_by_device(emulator: Emul
     assert result.returncode == 0, result.stderr
     assert re.search(r"sent 1,000 events .* events/s", result.stderr)
     # The local profile names hub "tweets"; the telemetry source keys each reading by its device.
-    sizes = stored(emulator, "tweets")
+    sizes = partition_sizes(emulator.connection_string)
     assert sum(sizes.values()) == 1000
     devices: dict[str, set[str]] = {}
     for pid, size in sizes.items():
@@ -61,7 +51,7 @@ def test_telemetry_from_the_local_profile_arrives_keyed_by_device(emulator: Emul
 def test_the_environment_points_a_profile_at_another_emulator(emulator: EmulatorProcess) -> None:
     result = run_cli("--source", "test", "--count", "30", emulator=emulator)
     assert result.returncode == 0, result.stderr
-    assert sum(stored(emulator, "tweets").values()) == 30
+    assert sum(partition_sizes(emulator.connection_string).values()) == 30
 
 
 def test_ctrl_c_sends_what_was_read_and_prints_totals(emulator: EmulatorProcess) -> None:
@@ -75,7 +65,7 @@ def test_ctrl_c_sends_what_was_read_and_prints_totals(emulator: EmulatorProcess)
         stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     deadline = time.monotonic() + 30
-    while sum(stored(emulator, "tweets").values()) < 100 and time.monotonic() < deadline:
+    while sum(partition_sizes(emulator.connection_string).values()) < 100 and time.monotonic() < deadline:
         time.sleep(0.2)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
@@ -83,7 +73,7 @@ def test_ctrl_c_sends_what_was_read_and_prints_totals(emulator: EmulatorProcess)
     match = re.search(r"sent ([\d,]+) events", stderr)
     assert match, stderr
     assert "stopped early" in stderr
-    assert int(match.group(1).replace(",", "")) == sum(stored(emulator, "tweets").values())
+    assert int(match.group(1).replace(",", "")) == sum(partition_sizes(emulator.connection_string).values())
 
 
 def test_bad_settings_name_the_problem() -> None:

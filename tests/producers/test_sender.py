@@ -9,26 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from azure.eventhub import EventHubProducerClient
 
 from emulator.process import EmulatorProcess
-from emulator.roundtrip import read_events
 from producers import Event, OversizeEvent, Sender
 from producers.sources.file import replay
 from producers.sources.telemetry import telemetry
 from producers.sources.test import TUTORIAL_MESSAGES, test_messages
-
-
-def client(emulator: EmulatorProcess, hub: str = "tweets") -> EventHubProducerClient:
-    return EventHubProducerClient.from_connection_string(emulator.connection_string, eventhub_name=hub)
-
-
-def partition_sizes(emulator: EmulatorProcess, hub: str = "tweets") -> dict[str, int]:
-    with client(emulator, hub) as c:
-        return {
-            pid: c.get_partition_properties(pid)["last_enqueued_sequence_number"] + 1
-            for pid in c.get_partition_ids()
-        }
+from tests.sdk_events import partition_sizes, producer, read_events
 
 
 def read_hub(emulator: EmulatorProcess, hub: str = "tweets") -> dict[str, list]:
@@ -36,13 +23,13 @@ def read_hub(emulator: EmulatorProcess, hub: str = "tweets") -> dict[str, list]:
         pid: read_events(
             emulator.connection_string, count=size, hub=hub, partition_id=pid, starting_position="-1"
         )
-        for pid, size in partition_sizes(emulator, hub).items()
+        for pid, size in partition_sizes(emulator.connection_string, hub).items()
         if size
     }
 
 
 def test_test_source_sends_count_events_in_order(emulator: EmulatorProcess) -> None:
-    with client(emulator) as c:
+    with producer(emulator.connection_string) as c:
         stats = Sender(c, partition_id="0").send(test_messages(), count=100)
     assert (stats.events, stats.oversize_skipped, stats.interrupted) == (100, 0, False)
     events = read_events(emulator.connection_string, count=100, partition_id="0", starting_position="-1")
@@ -51,7 +38,7 @@ def test_test_source_sends_count_events_in_order(emulator: EmulatorProcess) -> N
 
 
 def test_telemetry_keys_each_device_to_one_partition_in_order(emulator: EmulatorProcess) -> None:
-    with client(emulator, "telemetry") as c:
+    with producer(emulator.connection_string, "telemetry") as c:
         stats = Sender(c).send(telemetry(devices=6, seed=1), count=600)
     assert stats.events == 600
     seen: dict[str, set[str]] = {}
@@ -66,14 +53,14 @@ def test_telemetry_keys_each_device_to_one_partition_in_order(emulator: Emulator
             seen.setdefault(reading["id"], set()).add(pid)
     assert len(seen) == 6
     assert all(len(pids) == 1 for pids in seen.values())
-    assert sum(partition_sizes(emulator, "telemetry").values()) == 600
+    assert sum(partition_sizes(emulator.connection_string, "telemetry").values()) == 600
 
 
 def test_file_replay_sends_every_line(emulator: EmulatorProcess, tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     lines = [json.dumps({"user": f"u{i % 3}", "n": i}) for i in range(50)]
     path.write_text("\n".join(lines) + "\n\n")
-    with client(emulator) as c:
+    with producer(emulator.connection_string) as c:
         stats = Sender(c).send(replay(path, key_field="user"))
     assert stats.events == 50
     received = [e for events in read_hub(emulator).values() for e in events]
@@ -82,7 +69,7 @@ def test_file_replay_sends_every_line(emulator: EmulatorProcess, tmp_path: Path)
 
 
 def test_rate_limits_roughly(emulator: EmulatorProcess) -> None:
-    with client(emulator) as c:
+    with producer(emulator.connection_string) as c:
         stats = Sender(c, rate=200).send(test_messages(), count=300)
     # 300 events at 200/s cannot take less than ~1.5 s; generous on the other side, this is no timing test.
     assert stats.elapsed_s >= 1.4
@@ -97,15 +84,15 @@ def test_a_slow_source_still_flows_after_linger(emulator: EmulatorProcess) -> No
         release.wait(20)
         yield Event("second", partition_key="k")
 
-    with client(emulator) as c:
+    with producer(emulator.connection_string) as c:
         sender = Sender(c, linger_s=0.05)
         result: list = []
         worker = threading.Thread(target=lambda: result.append(sender.send(slow())))
         worker.start()
         deadline = time.monotonic() + 20
-        while sum(partition_sizes(emulator).values()) < 1 and time.monotonic() < deadline:
+        while sum(partition_sizes(emulator.connection_string).values()) < 1 and time.monotonic() < deadline:
             time.sleep(0.1)
-        stored_while_waiting = sum(partition_sizes(emulator).values())
+        stored_while_waiting = sum(partition_sizes(emulator.connection_string).values())
         release.set()
         worker.join(20)
     assert stored_while_waiting == 1, "the first event must be sent while the source waits"
@@ -118,16 +105,16 @@ def test_ctrl_c_sends_what_was_read_and_reports_it(emulator: EmulatorProcess) ->
             yield Event(f"e{i}", partition_key="one-key")
         raise KeyboardInterrupt
 
-    with client(emulator) as c:
+    with producer(emulator.connection_string) as c:
         stats = Sender(c).send(interrupted())
     assert stats.interrupted
     assert stats.events == 250
-    assert sum(partition_sizes(emulator).values()) == 250
+    assert sum(partition_sizes(emulator.connection_string).values()) == 250
 
 
 def test_oversize_events_are_skipped_and_counted(emulator: EmulatorProcess) -> None:
     events = [Event("small 1"), Event(b"x" * 1_100_000), Event("small 2")]
-    with client(emulator) as c:
+    with producer(emulator.connection_string) as c:
         stats = Sender(c, partition_id="0").send(events)
     assert (stats.events, stats.oversize_skipped) == (2, 1)
     assert "skipped 1 events larger" in stats.summary()
@@ -136,23 +123,21 @@ def test_oversize_events_are_skipped_and_counted(emulator: EmulatorProcess) -> N
 
 
 def test_oversize_events_fail_when_asked(emulator: EmulatorProcess) -> None:
-    with client(emulator) as c, pytest.raises(OversizeEvent, match="1,100,000 bytes"):
+    with producer(emulator.connection_string) as c, pytest.raises(OversizeEvent, match="1,100,000 bytes"):
         Sender(c, on_oversize="fail").send([Event("ok"), Event(b"x" * 1_100_000)])
 
 
 def test_a_send_failure_surfaces_with_the_sdk_error(emulator: EmulatorProcess) -> None:
     from azure.eventhub.exceptions import EventHubError
 
-    bad = EventHubProducerClient.from_connection_string(
-        emulator.connection_string, eventhub_name="no-such-hub", retry_total=0
-    )
+    bad = producer(emulator.connection_string, "no-such-hub", retry_total=0)
     with bad, pytest.raises(EventHubError, match="could not be found"):
         Sender(bad, partition_id="0").send(test_messages(), count=10)
 
 
 def test_event_properties_travel_with_the_event(emulator: EmulatorProcess) -> None:
     events = [Event(f"p{i}", properties={"n": i, "kind": "sample", "ok": True}) for i in range(3)]
-    with client(emulator) as c:
+    with producer(emulator.connection_string) as c:
         Sender(c, partition_id="1").send(events)
     got = read_events(emulator.connection_string, count=3, partition_id="1", starting_position="-1")
     assert [e.properties for e in got] == [{b"n": i, b"kind": b"sample", b"ok": True} for i in range(3)]

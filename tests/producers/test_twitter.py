@@ -21,11 +21,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import tweepy
-from azure.eventhub import EventHubProducerClient
 from requests.adapters import HTTPAdapter
 
 from emulator.process import EmulatorProcess
-from emulator.roundtrip import read_events
 from producers.events import Event
 from producers.sender import Sender
 from producers.sources import twitter
@@ -36,6 +34,7 @@ from producers.sources.twitter import (
     bearer_token_from_env,
     tweets,
 )
+from tests.sdk_events import producer, read_events
 
 TOKEN = "AAAAAAAAAAAAAAAAAAAAAFakeBearer%2Btoken%3Dsecret123"
 SEARCH_PATH = "/2/tweets/search/recent"
@@ -413,9 +412,7 @@ def test_tweets_flow_through_the_sender_into_the_emulator(fake_x: FakeX, emulato
     fake_x.add(range(120))
     stop = threading.Event()
     source = tweets(bearer_token=TOKEN, client=client_for(fake_x), poll_interval_s=60, stop=stop)
-    with EventHubProducerClient.from_connection_string(
-        emulator.connection_string, eventhub_name="tweets"
-    ) as c:
+    with producer(emulator.connection_string) as c:
         stats = Sender(c, partition_id="2").send(source, count=120)
     stop.set()
     assert stats.events == 120
