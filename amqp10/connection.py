@@ -50,24 +50,18 @@ from .frames import (
     parse_transfer_frame,
 )
 from .performatives import (
-    Attach,
     Begin,
     Close,
     Composite,
-    Detach,
-    Disposition,
-    End,
     Error,
-    Flow,
     Open,
     SaslInit,
     SaslMechanisms,
     SaslOutcome,
     Source,
     Target,
-    Transfer,
 )
-from .session import RECEIVER, RECEIVER_CREDIT, SENDER, SESSION_WINDOW, Link, Session
+from .session import RECEIVER, RECEIVER_CREDIT, SENDER, SESSION_FRAMES, SESSION_WINDOW, Link, Session
 from .states import CLIENT_TRANSITIONS, TRANSITIONS, LinkState, SessionState, State, transition
 from .types import Symbol
 
@@ -78,6 +72,9 @@ __all__ = [
     "LinkAttached", "LinkAttaching", "LinkDetached", "LinkState", "MessageReceived", "Session",
     "SessionState", "State",
 ]  # fmt: skip
+
+# Read for every transfer: a member looked up through its Enum class costs a descriptor call on 3.11.
+_ENDED = SessionState.ENDED
 
 
 class Connection:
@@ -366,7 +363,7 @@ class Connection:
         if isinstance(body, Begin):
             self._on_begin(frame.channel, body)
             return
-        handler = _SESSION_FRAMES.get(type(body))
+        handler = SESSION_FRAMES.get(type(body))
         if handler is None:
             raise RemoteProtocolError(f"unexpected {type(body).__name__} on an open connection")
         session = self._session(frame.channel)
@@ -451,7 +448,7 @@ class Connection:
         session = self.sessions.get(channel)
         if session is None:
             raise RemoteProtocolError(f"frame on channel {channel}, which has no session")
-        return None if session.state is SessionState.ENDED else session
+        return None if session.state is _ENDED else session
 
     def _new_session(
         self,
@@ -509,14 +506,3 @@ class Connection:
         if self.state in (State.AWAIT_OPEN, State.OPEN):
             self._send(0, Close(Error(exc.condition, str(exc))))
         self.state = State.ERROR
-
-
-# What each frame on a session's channel does; a begin is the connection's (it picks the session).
-_SESSION_FRAMES: dict[type, Callable[[Session, Any, bytes], None]] = {
-    End: Session.on_end,
-    Attach: Session.on_attach,
-    Detach: Session.on_detach,
-    Flow: Session.on_flow,
-    Transfer: Session.on_transfer_frame,
-    Disposition: Session.on_disposition,
-}

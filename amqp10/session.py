@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -430,3 +431,14 @@ class Session:
 
     def _send(self, body: Composite) -> None:
         self._out.append(encode_frame(self.channel, body))
+
+
+# What each frame on a session's channel does; a begin is the connection's (it picks the session).
+SESSION_FRAMES: dict[type, Callable[[Session, Any, bytes], None]] = {
+    End: Session.on_end,
+    Attach: Session.on_attach,
+    Detach: Session.on_detach,
+    Flow: Session.on_flow,
+    Transfer: Session.on_transfer_frame,
+    Disposition: Session.on_disposition,
+}
