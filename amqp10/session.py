@@ -109,7 +109,7 @@ class Session:
     links_by_handle: dict[int, Link] = field(default_factory=dict)
     attaching: dict[str, Link] = field(default_factory=dict)  # ours, by name, until the peer answers
 
-    # ---- what the application asks ------------------------------------------------------------------
+    # ---- what the application asks, through the Connection's methods of the same purpose ------------
 
     def attach(
         self,
