@@ -18,6 +18,7 @@ on a session's channel is `session.py`; the state tables are `states.py`; the ev
 
 from __future__ import annotations
 
+import struct
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +47,7 @@ from .frames import (
     TYPE_SASL,
     Frame,
     encode_frame,
+    encode_transfer,
     parse_frame,
     parse_transfer_frame,
 )
@@ -72,6 +74,8 @@ __all__ = [
     "LinkAttached", "LinkAttaching", "LinkDetached", "LinkState", "MessageReceived", "Session",
     "SessionState", "State",
 ]  # fmt: skip
+
+_TAG = struct.Struct(">I")
 
 # Read for every transfer: a member looked up through its Enum class costs a descriptor call on 3.11.
 _ENDED = SessionState.ENDED
@@ -253,7 +257,35 @@ class Connection:
 
     def send_message(self, link: Link, payload: bytes, *, message_format: int = 0) -> int:
         """Deliver one message, settled, on a sending link with credit; returns its delivery id."""
-        return link.session.send_message(link, payload, message_format, self.remote_max_frame_size)
+        # Written here rather than handed to the session: it runs once per message, and a call costs.
+        if not link.can_send:
+            raise LocalProtocolError(f"link {link.name!r} cannot send now (credit {link.credit})")
+        session = link.session
+        delivery_id = session.next_delivery_id
+        session.next_delivery_id = (delivery_id + 1) & 0xFFFFFFFF
+        tag = _TAG.pack(link.delivery_count & 0xFFFFFFFF)
+        room = self.remote_max_frame_size - 64 - len(tag)
+        view = memoryview(payload)
+        chunks = [view[i : i + room] for i in range(0, len(payload), room)] or [view]
+        frames = [
+            encode_transfer(
+                session.channel,
+                link.handle,
+                delivery_id,
+                tag,
+                message_format,
+                True,
+                i < len(chunks) - 1,
+                chunk,
+            )
+            for i, chunk in enumerate(chunks)
+        ]
+        session.next_outgoing_id = (session.next_outgoing_id + len(frames)) & 0xFFFFFFFF
+        session.remote_incoming_window -= len(frames)
+        link.delivery_count = (link.delivery_count + 1) & 0xFFFFFFFF
+        link.credit -= 1
+        self._out.extend(frames)
+        return delivery_id
 
     def complete_drain(self, link: Link) -> None:
         """The application has nothing more for a draining link: spend the remaining credit."""

@@ -1,5 +1,5 @@
 """A session and its links: what each frame on a session's channel does, and what the application asks
-of a link (accept or refuse it, send on it, settle what it received, detach it).
+of a link (accept or refuse it, settle what it received, detach it; sending is `Connection.send_message`).
 
 A session writes its frames into its connection's outgoing list and its events into the connection's
 queue, which it shares; which channel a frame belongs to, and the connection's own state, are the
@@ -8,7 +8,6 @@ connection's business (`connection.py`).
 
 from __future__ import annotations
 
-import struct
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from typing import Any
 
 from .errors import LocalProtocolError, RemoteProtocolError
 from .events import CreditGranted, Event, LinkAttached, LinkAttaching, LinkDetached, MessageReceived
-from .frames import TransferFields, encode_frame, encode_transfer
+from .frames import TransferFields, encode_frame
 from .performatives import (
     Accepted,
     Attach,
@@ -41,8 +40,6 @@ RECEIVER = True
 SESSION_WINDOW = 1 << 16
 # Credit we grant a peer's sender unless told otherwise, refreshed when half is used.
 RECEIVER_CREDIT = 1000
-
-_TAG = struct.Struct(">I")
 
 
 @dataclass(eq=False, slots=True)
@@ -159,36 +156,6 @@ class Session:
     def detach(self, link: Link, error: Error | None) -> None:
         if link._transition("local detach") is not LinkState.DETACHED:
             self._send(Detach(link.handle, closed=True, error=error))
-
-    def send_message(self, link: Link, payload: bytes, message_format: int, max_frame_size: int) -> int:
-        """See `Connection.send_message`; `max_frame_size` is the peer's."""
-        if not link.can_send:
-            raise LocalProtocolError(f"link {link.name!r} cannot send now (credit {link.credit})")
-        delivery_id = self.next_delivery_id
-        self.next_delivery_id = (delivery_id + 1) & 0xFFFFFFFF
-        tag = _TAG.pack(link.delivery_count & 0xFFFFFFFF)
-        room = max_frame_size - 64 - len(tag)
-        view = memoryview(payload)
-        chunks = [view[i : i + room] for i in range(0, len(payload), room)] or [view]
-        frames = [
-            encode_transfer(
-                self.channel,
-                link.handle,
-                delivery_id,
-                tag,
-                message_format,
-                True,
-                i < len(chunks) - 1,
-                chunk,
-            )
-            for i, chunk in enumerate(chunks)
-        ]
-        self.next_outgoing_id = (self.next_outgoing_id + len(frames)) & 0xFFFFFFFF
-        self.remote_incoming_window -= len(frames)
-        link.delivery_count = (link.delivery_count + 1) & 0xFFFFFFFF
-        link.credit -= 1
-        self._out.extend(frames)
-        return delivery_id
 
     def complete_drain(self, link: Link) -> None:
         if link.drain and link.credit > 0:
