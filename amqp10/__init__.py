@@ -2,5 +2,6 @@
 
 The Event Hubs layer (`eventhubs/`) builds on it; the emulator serves with it and hubstream's client
 (`hubclient/`) reads with it. Modules, from the bottom up: `types` and `codec` (the type
-system), `frames`, `performatives`, `message`, and `connection` (either end's state machine).
+system), `frames`, `performatives`, `message`, `states` (the state tables), `events`, `session` (a
+session and its links) and `connection` (either end; the names the application uses are imported from it).
 """

@@ -11,19 +11,32 @@ multi-frame transfers, heartbeats) and hands the application only what it must d
 or refuse, a message that arrived, credit to spend. The two ends differ only in who speaks first (a
 client sends the headers, SASL init and open, and begins sessions and attaches links); sessions, links,
 transfers and flow are the same code. No sockets, no asyncio, no clock of its own.
+
+This module is the connection itself: headers, SASL, open and close, channels, heartbeats. What happens
+on a session's channel is `session.py`; the state tables are `states.py`; the events `events.py`.
 """
 
 from __future__ import annotations
 
-import enum
 import struct
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from .codec import Decoder, Limits
 from .errors import FramingError, LocalProtocolError, ProtocolError, RemoteProtocolError
+from .events import (
+    NEED_DATA,
+    ConnectionClosed,
+    ConnectionOpened,
+    CreditGranted,
+    Event,
+    LinkAttached,
+    LinkAttaching,
+    LinkDetached,
+    MessageReceived,
+    _NeedData,
+)
 from .frames import (
     AMQP_HEADER,
     EMPTY_FRAME,
@@ -33,231 +46,39 @@ from .frames import (
     TYPE_AMQP,
     TYPE_SASL,
     Frame,
-    TransferFields,
     encode_frame,
     encode_transfer,
     parse_frame,
     parse_transfer_frame,
 )
 from .performatives import (
-    Accepted,
-    Attach,
     Begin,
     Close,
     Composite,
-    Detach,
-    Disposition,
-    End,
     Error,
-    Flow,
     Open,
-    Rejected,
     SaslInit,
     SaslMechanisms,
     SaslOutcome,
     Source,
     Target,
-    Transfer,
 )
+from .session import RECEIVER, RECEIVER_CREDIT, SENDER, SESSION_FRAMES, SESSION_WINDOW, Link, Session
+from .states import CLIENT_TRANSITIONS, TRANSITIONS, LinkState, SessionState, State, transition
 from .types import Symbol
 
-SENDER = False  # AMQP role values
-RECEIVER = True
-
-
-class _NeedData:
-    def __repr__(self) -> str:
-        return "NEED_DATA"
-
-
-NEED_DATA = _NeedData()
-
-
-# ---- events -------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionOpened:
-    container_id: str
-    hostname: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class LinkAttached:
-    """The peer answered an attach of ours: the link is usable (a detach follows if it was refused)."""
-
-    link: Link
-    remote: Attach
-
-
-@dataclass(frozen=True, slots=True)
-class LinkAttaching:
-    """The peer attached a link: answer with `accept_attach` or `refuse_attach`."""
-
-    link: Link
-
-
-@dataclass(frozen=True, slots=True)
-class CreditGranted:
-    """The peer granted credit on one of our sending links (or asked us to drain it)."""
-
-    link: Link
-
-
-@dataclass(frozen=True, slots=True)
-class MessageReceived:
-    """A whole delivery arrived on one of our receiving links; settle it with `settle`."""
-
-    link: Link
-    delivery_id: int
-    delivery_tag: bytes
-    message_format: int
-    payload: bytes
-    settled: bool
-
-
-@dataclass(frozen=True, slots=True)
-class LinkDetached:
-    link: Link
-    error: Error | None
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionClosed:
-    """The connection is over: `error` is the peer's, or ours if we closed it for a protocol error."""
-
-    error: Error | None
-    clean: bool
-
-
-Event = (
-    ConnectionOpened
-    | LinkAttached
-    | LinkAttaching
-    | CreditGranted
-    | MessageReceived
-    | LinkDetached
-    | ConnectionClosed
-)
-
-
-# ---- the connection's state machine, as data -----------------------------------------------------------
-
-
-class State(enum.Enum):
-    AWAIT_HEADER = "await protocol header"
-    AWAIT_SASL_INIT = "await sasl-init"
-    AWAIT_SASL_MECHANISMS = "await sasl-mechanisms"
-    AWAIT_SASL_OUTCOME = "await sasl-outcome"
-    AWAIT_AMQP_HEADER = "await AMQP header after SASL"
-    AWAIT_OPEN = "await open"
-    OPEN = "open"
-    CLOSE_SENT = "close sent"
-    CLOSED = "closed"
-    ERROR = "error"
-
-
-# (state, input) -> next state. An input missing here for the current state is a protocol error.
-_OPEN_AND_CLOSE: dict[tuple[State, str], State] = {
-    (State.AWAIT_AMQP_HEADER, "amqp header"): State.AWAIT_OPEN,
-    (State.AWAIT_OPEN, "open"): State.OPEN,
-    (State.OPEN, "close"): State.CLOSED,  # theirs, answered with ours at once
-    (State.OPEN, "local close"): State.CLOSE_SENT,
-    (State.CLOSE_SENT, "close"): State.CLOSED,
-    # Frames that cross our close are read and dropped until theirs arrives.
-    (State.CLOSE_SENT, "frame"): State.CLOSE_SENT,
-    (State.OPEN, "frame"): State.OPEN,
-}
-# The service's end.
-TRANSITIONS: dict[tuple[State, str], State] = {
-    # Event Hubs clients start with SASL; a client may also skip it and open anonymously.
-    (State.AWAIT_HEADER, "sasl header"): State.AWAIT_SASL_INIT,
-    (State.AWAIT_HEADER, "amqp header"): State.AWAIT_OPEN,
-    (State.AWAIT_SASL_INIT, "sasl accepted"): State.AWAIT_AMQP_HEADER,
-    # A refused SASL outcome ends the connection: the peer may not go on to open it.
-    (State.AWAIT_SASL_INIT, "sasl refused"): State.CLOSED,
-    **_OPEN_AND_CLOSE,
-}
-# The client's end: it has sent the SASL header and waits for the service's answers.
-CLIENT_TRANSITIONS: dict[tuple[State, str], State] = {
-    (State.AWAIT_HEADER, "sasl header"): State.AWAIT_SASL_MECHANISMS,
-    (State.AWAIT_SASL_MECHANISMS, "sasl mechanisms"): State.AWAIT_SASL_OUTCOME,
-    (State.AWAIT_SASL_OUTCOME, "sasl accepted"): State.AWAIT_AMQP_HEADER,
-    (State.AWAIT_SASL_OUTCOME, "sasl refused"): State.CLOSED,
-    **_OPEN_AND_CLOSE,
-}
-
-# Our announced session window, in transfer frames; refreshed when half is used.
-SESSION_WINDOW = 1 << 16
-# Credit we grant a peer's sender unless told otherwise, refreshed when half is used.
-RECEIVER_CREDIT = 1000
-
-
-# ---- sessions and links -------------------------------------------------------------------------------
-
-
-class LinkState(enum.Enum):
-    ATTACHING = "attaching"
-    ATTACHED = "attached"
-    DETACHED = "detached"
-
-
-@dataclass(eq=False, slots=True)
-class Link:
-    """One link end. `role` is *our* role: SENDER when we deliver to the peer."""
-
-    session: Session
-    name: str
-    handle: int
-    remote_handle: int
-    role: bool
-    source: Source | None
-    target: Target | None
-    properties: dict[Any, Any]
-    desired_capabilities: tuple[str, ...]
-    state: LinkState = LinkState.ATTACHING
-    delivery_count: int = 0
-    credit: int = 0
-    drain: bool = False
-    max_message_size: int | None = None
-    credit_window: int = RECEIVER_CREDIT  # on a receiving link: the credit we keep the peer's sender at
-    context: Any = None  # the application's own state for this link
-    _partial: bytearray | None = None
-    _partial_first: TransferFields | None = None
-    _partial_oversize: bool = False
-
-    @property
-    def address(self) -> str | None:
-        end = self.source if self.role == SENDER else self.target
-        return end.address if end is not None else None
-
-    @property
-    def can_send(self) -> bool:
-        return (
-            self.state is LinkState.ATTACHED
-            and self.role == SENDER
-            and self.credit > 0
-            and self.session.remote_incoming_window > 0
-        )
-
-
-@dataclass(eq=False, slots=True)
-class Session:
-    channel: int  # ours: the channel we send on
-    remote_channel: int | None  # theirs; None until the peer answers a begin of ours
-    next_incoming_id: int
-    remote_incoming_window: int
-    remote_outgoing_window: int
-    incoming_window: int
-    next_outgoing_id: int = 0
-    next_delivery_id: int = 0
-    links_by_remote_handle: dict[int, Link] = field(default_factory=dict)
-    links_by_handle: dict[int, Link] = field(default_factory=dict)
-    attaching: dict[str, Link] = field(default_factory=dict)  # ours, by name, until the peer answers
-    ended: bool = False
-
+# Where the application and the other packages have always imported them from.
+__all__ = [
+    "CLIENT_TRANSITIONS", "NEED_DATA", "RECEIVER", "RECEIVER_CREDIT", "SENDER", "SESSION_WINDOW",
+    "TRANSITIONS", "Connection", "ConnectionClosed", "ConnectionOpened", "CreditGranted", "Event", "Link",
+    "LinkAttached", "LinkAttaching", "LinkDetached", "LinkState", "MessageReceived", "Session",
+    "SessionState", "State",
+]  # fmt: skip
 
 _TAG = struct.Struct(">I")
+
+# Read for every transfer: a member looked up through its Enum class costs a descriptor call on 3.11.
+_ENDED = SessionState.ENDED
 
 
 class Connection:
@@ -390,11 +211,12 @@ class Connection:
         """Begin a session (a client's; once the connection is open). Links may attach on it at once."""
         if self.state is not State.OPEN:
             raise LocalProtocolError(f"cannot begin a session while the connection is '{self.state.value}'")
-        used = set(self._begun) | {s.channel for s in self.sessions.values() if not s.ended}
+        live = (s.channel for s in self.sessions.values() if s.state is not SessionState.ENDED)
+        used = set(self._begun) | set(live)
         channel = next(c for c in range(len(used) + 1) if c not in used)
         if channel > self.channel_max:
             raise LocalProtocolError(f"no free channel: channel-max is {self.channel_max}")
-        session = Session(channel, None, 0, 0, 0, SESSION_WINDOW)
+        session = self._new_session(channel, None, 0, 0, 0, SessionState.BEGIN_SENT)
         self._begun[channel] = session
         self._send(channel, Begin(None, 0, SESSION_WINDOW, 0xFFFFFFFF, handle_max=0xFFFF))
         return session
@@ -417,20 +239,7 @@ class Connection:
         A receiving link then keeps the peer's sender at `credit`. `settled` asks (and, when we send,
         promises) deliveries sent settled; a peer that sends them unsettled anyway gets them settled.
         """
-        if name in session.attaching or any(link.name == name for link in session.links_by_handle.values()):
-            raise LocalProtocolError(f"a link named {name!r} is already attached on this session")
-        handle = next(h for h in range(len(session.links_by_handle) + 1) if h not in session.links_by_handle)
-        link = Link(
-            session=session, name=name, handle=handle, remote_handle=-1, role=role, source=source,
-            target=target, properties={}, desired_capabilities=desired_capabilities, credit_window=credit,
-        )  # fmt: skip
-        session.links_by_handle[handle] = link
-        session.attaching[name] = link
-        self._send_attach(
-            link, None, properties, None,
-            desired_capabilities=desired_capabilities or None, snd_settle_mode=1 if settled else 2,
-        )  # fmt: skip
-        return link
+        return session.attach(name, role, source, target, properties, desired_capabilities, credit, settled)
 
     def accept_attach(
         self,
@@ -440,22 +249,15 @@ class Connection:
         properties: dict[Any, Any] | None = None,
         offered_capabilities: tuple[str, ...] | None = None,
     ) -> None:
-        self._require_link(link, LinkState.ATTACHING)
-        link.max_message_size = max_message_size
-        link.state = LinkState.ATTACHED
-        self._send_attach(link, max_message_size, properties, offered_capabilities)
-        if link.role == RECEIVER:
-            link.credit = RECEIVER_CREDIT
-            self._send_link_flow(link)
+        link.session.accept(link, max_message_size, properties, offered_capabilities)
 
     def refuse_attach(self, link: Link, error: Error) -> None:
         """Answer an attach with a refusal: an attach echoing the terminus, then a closing detach."""
-        self._require_link(link, LinkState.ATTACHING)
-        self._send_attach(link, None, None, None)
-        self._detach(link, error)
+        link.session.refuse(link, error)
 
     def send_message(self, link: Link, payload: bytes, *, message_format: int = 0) -> int:
         """Deliver one message, settled, on a sending link with credit; returns its delivery id."""
+        # Written here rather than handed to the session: it runs once per message, and a call costs.
         if not link.can_send:
             raise LocalProtocolError(f"link {link.name!r} cannot send now (credit {link.credit})")
         session = link.session
@@ -487,29 +289,21 @@ class Connection:
 
     def complete_drain(self, link: Link) -> None:
         """The application has nothing more for a draining link: spend the remaining credit."""
-        if link.drain and link.credit > 0:
-            link.delivery_count = (link.delivery_count + link.credit) & 0xFFFFFFFF
-            link.credit = 0
-        link.drain = False
-        self._send_link_flow(link)
+        link.session.complete_drain(link)
 
     def settle(
         self, link: Link, delivery_id: int, *, error: Error | None = None, last: int | None = None
     ) -> None:
         """Settle a received delivery (or the range up to `last`): accepted, or rejected with `error`."""
-        state: Composite = Rejected(error) if error else Accepted()
-        last = delivery_id if last is None else last
-        self._send(link.session.channel, Disposition(RECEIVER, delivery_id, last, True, state))
+        link.session.settle(delivery_id, delivery_id if last is None else last, error)
 
     def detach(self, link: Link, error: Error | None = None) -> None:
-        if link.state is LinkState.DETACHED:
-            return
-        self._detach(link, error)
+        link.session.detach(link, error)
 
     def close(self, error: Error | None = None) -> None:
         if self.state is State.OPEN:
             self._send(0, Close(error))
-            self.state = TRANSITIONS[(self.state, "local close")]
+            self.state = transition(self._transitions, self.state, "local close")
 
     # ---- internals: reading ----------------------------------------------------------------------------
 
@@ -529,7 +323,9 @@ class Connection:
             if fast is not None:
                 channel, fields, payload, end = fast
                 self._consume(end - self._in_pos)
-                self._transfer(channel, fields, payload)
+                session = self._session(channel)
+                if session is not None:
+                    session.on_transfer(fields, payload)
                 return True
         max_size = self.max_frame_size if self.state is not State.AWAIT_SASL_INIT else MIN_MAX_FRAME_SIZE
         parsed = parse_frame(self._in, self._in_pos, max_size, self._decoder)
@@ -549,10 +345,7 @@ class Connection:
             self._in_pos = 0
 
     def _transition(self, what: str) -> None:
-        try:
-            self.state = self._transitions[(self.state, what)]
-        except KeyError:
-            raise RemoteProtocolError(f"unexpected {what} in state '{self.state.value}'") from None
+        self.state = transition(self._transitions, self.state, what)
 
     def _on_header(self, header: bytes) -> None:
         if self.is_client:
@@ -599,10 +392,15 @@ class Connection:
         self._transition("frame")
         if self.state is State.CLOSE_SENT or body is None:
             return
-        handler = _FRAME_HANDLERS.get(type(body))
+        if isinstance(body, Begin):
+            self._on_begin(frame.channel, body)
+            return
+        handler = SESSION_FRAMES.get(type(body))
         if handler is None:
             raise RemoteProtocolError(f"unexpected {type(body).__name__} on an open connection")
-        handler(self, frame.channel, body, frame.payload)
+        session = self._session(frame.channel)
+        if session is not None:
+            handler(session, body, frame.payload)
 
     def _on_sasl_init(self, init: SaslInit) -> None:
         ok = False
@@ -678,286 +476,48 @@ class Connection:
         self._events.append(ConnectionClosed(close.error, clean=True))
 
     def _session(self, channel: int) -> Session | None:
-        """The session on `channel`; None if it has ended (the SDK detaches links after ending a session)."""
+        """The session on `channel`; None once it has ended (what still arrives for it is dropped)."""
         session = self.sessions.get(channel)
         if session is None:
             raise RemoteProtocolError(f"frame on channel {channel}, which has no session")
-        return None if session.ended else session
+        return None if session.state is _ENDED else session
 
-    def _on_begin(self, channel: int, begin: Begin, _payload: bytes) -> None:
+    def _new_session(
+        self,
+        channel: int,
+        remote_channel: int | None,
+        next_incoming_id: int,
+        remote_incoming_window: int,
+        remote_outgoing_window: int,
+        state: SessionState,
+    ) -> Session:
+        return Session(
+            channel, remote_channel, next_incoming_id, remote_incoming_window, remote_outgoing_window,
+            SESSION_WINDOW, state, self._out, self._events, client=self.is_client,
+        )  # fmt: skip
+
+    def _on_begin(self, channel: int, begin: Begin) -> None:
         if begin.remote_channel is not None:
             ours = self._begun.pop(begin.remote_channel, None)
             if ours is None:
                 raise RemoteProtocolError(f"begin answers channel {begin.remote_channel}, where none began")
-            ours.remote_channel = channel
-            ours.next_incoming_id = begin.next_outgoing_id
-            ours.remote_incoming_window = begin.incoming_window
-            ours.remote_outgoing_window = begin.outgoing_window
+            ours.on_begin_answer(channel, begin)
             self.sessions[channel] = ours
             return
         if self.is_client:
             raise RemoteProtocolError("the peer began a session: a client accepts none")
         if channel > self.channel_max:
             raise RemoteProtocolError(f"channel {channel} exceeds channel-max {self.channel_max}")
-        if channel in self.sessions and not self.sessions[channel].ended:
+        if channel in self.sessions and self.sessions[channel].state is not SessionState.ENDED:
             raise RemoteProtocolError(f"channel {channel} already has a session")
         # Our channel numbers mirror the peer's: one session per channel either way.
-        session = Session(
-            channel=channel,
-            remote_channel=channel,
-            next_incoming_id=begin.next_outgoing_id,
-            remote_incoming_window=begin.incoming_window,
-            remote_outgoing_window=begin.outgoing_window,
-            incoming_window=SESSION_WINDOW,
-        )
-        self.sessions[channel] = session
+        self.sessions[channel] = self._new_session(
+            channel, channel, begin.next_outgoing_id, begin.incoming_window, begin.outgoing_window,
+            SessionState.MAPPED,
+        )  # fmt: skip
         self._send(channel, Begin(channel, 0, SESSION_WINDOW, 0xFFFFFFFF, handle_max=0xFFFF))
 
-    def _on_end(self, channel: int, end: End, _payload: bytes) -> None:
-        session = self._session(channel)
-        if session is None:
-            return
-        for link in list(session.links_by_handle.values()):
-            if link.state is not LinkState.DETACHED:
-                link.state = LinkState.DETACHED
-                self._events.append(LinkDetached(link, end.error))
-        session.ended = True
-        self._send(channel, End())
-
-    def _on_attach(self, channel: int, attach: Attach, _payload: bytes) -> None:
-        session = self._session(channel)
-        if session is None:
-            return
-        if attach.handle in session.links_by_remote_handle:
-            raise RemoteProtocolError(
-                f"attach on handle {attach.handle}, which is in use", "amqp:session:handle-in-use"
-            )
-        ours = session.attaching.pop(attach.name, None)
-        if ours is not None:
-            self._on_attach_answer(ours, attach)
-            return
-        if self.is_client:
-            raise RemoteProtocolError(f"the peer attached link {attach.name!r}: a client accepts none")
-        handle = next(h for h in range(len(session.links_by_handle) + 1) if h not in session.links_by_handle)
-        caps = attach.desired_capabilities
-        link = Link(
-            session=session,
-            name=attach.name,
-            handle=handle,
-            remote_handle=attach.handle,
-            role=not attach.role,
-            source=attach.source,
-            target=attach.target,
-            properties=dict(attach.properties or {}),
-            desired_capabilities=tuple([caps] if isinstance(caps, str) else caps or ()),
-        )
-        if link.role == SENDER:
-            link.delivery_count = 0
-        else:
-            link.delivery_count = attach.initial_delivery_count or 0
-        session.links_by_remote_handle[attach.handle] = link
-        session.links_by_handle[handle] = link
-        self._events.append(LinkAttaching(link))
-
-    def _on_attach_answer(self, link: Link, attach: Attach) -> None:
-        link.remote_handle = attach.handle
-        link.properties = dict(attach.properties or {})
-        link.session.links_by_remote_handle[attach.handle] = link
-        link.state = LinkState.ATTACHED
-        if link.role == RECEIVER:
-            link.delivery_count = attach.initial_delivery_count or 0
-        self._events.append(LinkAttached(link, attach))
-        # A refusal answers with no terminus and then detaches: no credit for it.
-        if link.role == RECEIVER and attach.source is not None:
-            link.credit = link.credit_window
-            self._send_link_flow(link)
-
-    def _on_detach(self, channel: int, detach: Detach, _payload: bytes) -> None:
-        session = self._session(channel)
-        if session is None:
-            return
-        link = session.links_by_remote_handle.pop(detach.handle, None)
-        if link is None:
-            raise RemoteProtocolError(
-                f"detach of handle {detach.handle}, which is not attached", "amqp:session:unattached-handle"
-            )
-        if link.state is not LinkState.DETACHED:
-            link.state = LinkState.DETACHED
-            self._send(channel, Detach(link.handle, closed=detach.closed))
-            self._events.append(LinkDetached(link, detach.error))
-        session.links_by_handle.pop(link.handle, None)
-
-    def _on_flow(self, channel: int, flow: Flow, _payload: bytes) -> None:
-        session = self._session(channel)
-        if session is None:
-            return
-        next_incoming = flow.next_incoming_id if flow.next_incoming_id is not None else 0
-        window_was_shut = session.remote_incoming_window <= 0
-        session.remote_incoming_window = next_incoming + flow.incoming_window - session.next_outgoing_id
-        session.remote_outgoing_window = flow.outgoing_window
-        if flow.handle is None:
-            if flow.echo:
-                self._send_session_flow(session)
-            if window_was_shut and session.remote_incoming_window > 0:
-                # Links that kept their credit while the session window was shut may deliver again.
-                self._events.extend(
-                    CreditGranted(link) for link in session.links_by_handle.values() if link.can_send
-                )
-            return
-        link = session.links_by_remote_handle.get(flow.handle)
-        if link is None:
-            raise RemoteProtocolError(
-                f"flow for handle {flow.handle}, which is not attached", "amqp:session:unattached-handle"
-            )
-        if link.role == SENDER and flow.link_credit is not None:
-            their_count = flow.delivery_count if flow.delivery_count is not None else 0
-            link.credit = max(0, their_count + flow.link_credit - link.delivery_count)
-            link.drain = flow.drain
-            if link.state is LinkState.ATTACHED:
-                self._events.append(CreditGranted(link))
-        if flow.echo:
-            self._send_link_flow(link)
-
-    def _on_transfer(self, channel: int, transfer: Transfer, payload: bytes) -> None:
-        t = transfer
-        fields = (t.handle, t.delivery_id, t.delivery_tag, t.message_format, t.settled, t.more, t.aborted)
-        self._transfer(channel, fields, payload)
-
-    def _transfer(self, channel: int, fields: TransferFields, payload: bytes) -> None:
-        handle, delivery_id, tag, message_format, settled, more, aborted = fields
-        session = self._session(channel)
-        if session is None:
-            return
-        session.next_incoming_id = (session.next_incoming_id + 1) & 0xFFFFFFFF
-        session.incoming_window -= 1
-        if session.incoming_window < SESSION_WINDOW // 2:
-            session.incoming_window = SESSION_WINDOW
-            self._send_session_flow(session)
-        link = session.links_by_remote_handle.get(handle)
-        if link is None:
-            raise RemoteProtocolError(
-                f"transfer on handle {handle}, which is not attached", "amqp:session:unattached-handle"
-            )
-        if link.role != RECEIVER:
-            raise RemoteProtocolError(f"transfer on link {link.name!r}, which does not receive")
-        if link.state is not LinkState.ATTACHED:
-            return  # it crossed our detach: the spec says to drop it
-        limit = link.max_message_size
-        if link._partial is None:
-            if delivery_id is None:
-                raise RemoteProtocolError("the first transfer of a delivery has no delivery-id")
-            if aborted:
-                return
-            if not more and not (limit and len(payload) > limit):  # a whole message in one frame
-                self._delivered(link, delivery_id, tag, message_format, settled, payload)
-                return
-            link._partial = bytearray()
-            link._partial_first = fields
-            link._partial_oversize = False
-        if aborted:
-            link._partial = None
-            return
-        if limit and len(link._partial) + len(payload) > limit:
-            link._partial_oversize = True  # keep reading the frames, drop their bytes
-        elif not link._partial_oversize:
-            link._partial += payload
-        if more:
-            return
-        first = link._partial_first
-        assert first is not None and first[1] is not None
-        data, oversize = bytes(link._partial), link._partial_oversize
-        link._partial = None
-        if oversize:
-            link.delivery_count = (link.delivery_count + 1) & 0xFFFFFFFF
-            link.credit -= 1
-            self._top_up_credit(link)
-            if not first[4]:
-                error = Error(
-                    "amqp:link:message-size-exceeded",
-                    f"the message exceeds the link's max-message-size of {limit} bytes",
-                )
-                self.settle(link, first[1], error=error)
-            return
-        self._delivered(link, first[1], first[2], first[3], first[4], data)
-
-    def _delivered(
-        self,
-        link: Link,
-        delivery_id: int,
-        tag: bytes | None,
-        message_format: int | None,
-        settled: bool | None,
-        data: bytes,
-    ) -> None:
-        link.delivery_count = (link.delivery_count + 1) & 0xFFFFFFFF
-        link.credit -= 1
-        self._top_up_credit(link)
-        self._events.append(
-            MessageReceived(link, delivery_id, tag or b"", message_format or 0, data, bool(settled))
-        )
-
-    def _top_up_credit(self, link: Link) -> None:
-        if link.credit < link.credit_window // 2:
-            link.credit = link.credit_window
-            self._send_link_flow(link)
-
-    def _on_disposition(self, channel: int, _disposition: Disposition, _payload: bytes) -> None:
-        # We send every delivery settled, so a peer's disposition needs no answer.
-        self._session(channel)
-
     # ---- internals: writing -----------------------------------------------------------------------------
-
-    def _require_link(self, link: Link, state: LinkState) -> None:
-        if link.state is not state:
-            raise LocalProtocolError(f"link {link.name!r} is {link.state.value}, not {state.value}")
-
-    def _send_attach(
-        self,
-        link: Link,
-        max_message_size: int | None,
-        properties: dict[Any, Any] | None,
-        offered_capabilities: tuple[str, ...] | None,
-        *,
-        desired_capabilities: tuple[str, ...] | None = None,
-        snd_settle_mode: int | None = None,
-    ) -> None:
-        if snd_settle_mode is None:
-            snd_settle_mode = 1 if link.role == SENDER else 0  # we send settled; we accept mixed
-        attach = Attach(
-            name=link.name,
-            handle=link.handle,
-            role=link.role,
-            snd_settle_mode=snd_settle_mode,
-            rcv_settle_mode=0,
-            source=link.source,
-            target=link.target,
-            initial_delivery_count=link.delivery_count if link.role == SENDER else None,
-            max_message_size=max_message_size,
-            offered_capabilities=offered_capabilities,
-            desired_capabilities=desired_capabilities,
-            properties=properties,
-        )
-        self._send(link.session.channel, attach)
-
-    def _detach(self, link: Link, error: Error | None) -> None:
-        link.state = LinkState.DETACHED
-        self._send(link.session.channel, Detach(link.handle, closed=True, error=error))
-
-    def _send_session_flow(self, session: Session) -> None:
-        self._send(session.channel, self._flow(session))
-
-    def _send_link_flow(self, link: Link) -> None:
-        flow = self._flow(link.session)
-        flow = Flow(
-            flow.next_incoming_id, flow.incoming_window, flow.next_outgoing_id, flow.outgoing_window,
-            handle=link.handle, delivery_count=link.delivery_count, link_credit=max(0, link.credit),
-            drain=link.drain,
-        )  # fmt: skip
-        self._send(link.session.channel, flow)
-
-    @staticmethod
-    def _flow(session: Session) -> Flow:
-        return Flow(session.next_incoming_id, session.incoming_window, session.next_outgoing_id, 0xFFFFFFFF)
 
     def _send(self, channel: int, body: Composite, frame_type: int = TYPE_AMQP) -> None:
         self._send_raw(encode_frame(channel, body, frame_type=frame_type))
@@ -978,14 +538,3 @@ class Connection:
         if self.state in (State.AWAIT_OPEN, State.OPEN):
             self._send(0, Close(Error(exc.condition, str(exc))))
         self.state = State.ERROR
-
-
-_FRAME_HANDLERS: dict[type, Callable[[Connection, int, Any, bytes], None]] = {
-    Begin: Connection._on_begin,
-    End: Connection._on_end,
-    Attach: Connection._on_attach,
-    Detach: Connection._on_detach,
-    Flow: Connection._on_flow,
-    Transfer: Connection._on_transfer,
-    Disposition: Connection._on_disposition,
-}

@@ -28,7 +28,8 @@ from amqp10.connection import (
     State,
 )
 from amqp10.errors import ProtocolError
-from amqp10.performatives import Begin, Error, Source, Target
+from amqp10.performatives import Begin, End, Error, Source, Target
+from amqp10.states import LINK_TRANSITIONS, SESSION_TRANSITIONS, LinkState, SessionState
 
 
 class Pair:
@@ -206,3 +207,30 @@ def test_close_from_the_client_is_answered() -> None:
     pair.pump()
     assert pair.client.state is State.CLOSED and pair.server.state is State.CLOSED
     assert pair.of(ConnectionClosed) and pair.of(ConnectionClosed, "server")
+
+
+# ---- the rows of the link and session tables that only an end which begins and attaches meets ----------
+
+
+def test_a_begin_of_ours_is_mapped_by_the_answer_and_ended_by_the_peer() -> None:
+    pair = opened()
+    session = pair.client.begin()
+    assert session.state is SessionState.BEGIN_SENT
+    pair.pump()
+    assert session.state is SESSION_TRANSITIONS[(SessionState.BEGIN_SENT, "begin")]
+    (server_session,) = pair.server.sessions.values()
+    assert server_session.state is SessionState.MAPPED  # the peer's begin, mapped at once
+    pair.server._send(server_session.channel, End())
+    pair.pump()
+    assert session.state is SESSION_TRANSITIONS[(SessionState.MAPPED, "end")]
+    assert pair.client.state is State.OPEN is pair.server.state
+
+
+def test_the_answer_to_an_attach_of_ours_attaches_it() -> None:
+    pair = opened()
+    session = pair.client.begin()
+    link = pair.client.attach(session, "r", RECEIVER, source=Source("hub/p/0"), target=Target("me"))
+    assert link.state is LinkState.ATTACHING
+    pair.pump()
+    assert pair.of(LinkAttached)[0].link is link
+    assert link.state is LINK_TRANSITIONS[(LinkState.ATTACHING, "attach")]

@@ -63,6 +63,7 @@ from amqp10.performatives import (
     Target,
     Transfer,
 )
+from amqp10.states import LINK_TRANSITIONS
 from amqp10.types import Array, Described, Symbol, UInt, ULong
 
 HUB = "tweets"
@@ -927,3 +928,59 @@ def test_every_unlisted_input_is_a_protocol_error(state: State, what: str) -> No
         INPUTS[what](client)
     assert client.conn.state is State.ERROR
     assert client.conn.finished
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The link table, walked on links the client attaches (the answers to links of ours are walked in
+# test_client_connection.py)
+
+
+def _detached_link(c: Client) -> Link:
+    link = c.producer_link()
+    c.conn.detach(link)
+    c.frames()
+    return link
+
+
+LINK_SETUP: dict[LinkState, Callable[[Client], Link]] = {
+    LinkState.ATTACHING: lambda c: c.attach("l", 0, SENDER),
+    LinkState.ATTACHED: lambda c: c.producer_link(),
+    LinkState.DETACHED: _detached_link,
+}
+
+LINK_INPUTS: dict[str, Callable[[Client, Link], object]] = {
+    "local accept": lambda c, link: c.conn.accept_attach(link),
+    "local refuse": lambda c, link: c.conn.refuse_attach(link, Error("amqp:not-found")),
+    "local detach": lambda c, link: c.conn.detach(link),
+    "detach": lambda c, link: c.frame(Detach(link.remote_handle, closed=True)),
+    "end": lambda c, link: c.frame(End()),
+}
+
+LINK_ROWS = [(state, what) for state, what in LINK_TRANSITIONS if what != "attach"]
+
+
+@pytest.mark.parametrize(("state", "what"), LINK_ROWS, ids=[f"{s.name}-{i}" for s, i in LINK_ROWS])
+def test_every_listed_link_transition_happens(state: LinkState, what: str) -> None:
+    client = opened()
+    client.begin()
+    link = LINK_SETUP[state](client)
+    assert link.state is state
+    LINK_INPUTS[what](client, link)
+    assert link.state is LINK_TRANSITIONS[(state, what)]
+    assert client.conn.state is State.OPEN
+
+
+LINK_UNLISTED = [
+    (state, what) for state in LinkState for what in LINK_INPUTS if (state, what) not in LINK_TRANSITIONS
+]
+
+
+@pytest.mark.parametrize(("state", "what"), LINK_UNLISTED, ids=[f"{s.name}-{i}" for s, i in LINK_UNLISTED])
+def test_an_unlisted_link_input_of_ours_is_a_local_protocol_error(state: LinkState, what: str) -> None:
+    assert what.startswith("local ")  # every input of the peer's is listed in every state
+    client = opened()
+    client.begin()
+    link = LINK_SETUP[state](client)
+    with pytest.raises(LocalProtocolError):
+        LINK_INPUTS[what](client, link)
+    assert link.state is state and client.conn.data_to_send() == b""
