@@ -12,19 +12,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from amqp10.connection import (
-    SENDER,
-    Connection,
-    ConnectionClosed,
-    ConnectionOpened,
-    CreditGranted,
-    Event,
-    Link,
-    LinkAttaching,
-    LinkDetached,
-    LinkState,
-    MessageReceived,
-)
+from amqp10 import events as amqp
+from amqp10.connection import SENDER, Connection, Link, LinkState
 from amqp10.errors import DecodeError
 from amqp10.performatives import Error
 from eventhubs import nodes
@@ -64,7 +53,7 @@ class Handler:
         self.connection.receive_data(data, now=time.monotonic())
         while True:
             event = self.connection.next_event()
-            if not isinstance(event, Event):  # NEED_DATA
+            if not isinstance(event, amqp.Event):  # NEED_DATA
                 return
             self._on_event(event)
 
@@ -74,19 +63,19 @@ class Handler:
 
     # ---- dispatch ---------------------------------------------------------------------------------------
 
-    def _on_event(self, event: Event) -> None:
-        if isinstance(event, MessageReceived):
+    def _on_event(self, event: amqp.Event) -> None:
+        if isinstance(event, amqp.MessageReceived):
             self._on_message(event)
-        elif isinstance(event, CreditGranted):
+        elif isinstance(event, amqp.CreditGranted):
             self._on_credit(event.link)
-        elif isinstance(event, LinkAttaching):
+        elif isinstance(event, amqp.LinkAttaching):
             self._on_attach(event.link)
-        elif isinstance(event, LinkDetached):
+        elif isinstance(event, amqp.LinkDetached):
             if isinstance(event.link.context, Consumer):
                 self._drop_consumer(event.link)
-        elif isinstance(event, ConnectionOpened):
+        elif isinstance(event, amqp.ConnectionOpened):
             log.info("%s opened connection (container %s)", self.peer, event.container_id)
-        elif isinstance(event, ConnectionClosed):
+        elif isinstance(event, amqp.ConnectionClosed):
             self.connection_lost()
 
     def _on_attach(self, link: Link) -> None:
@@ -108,7 +97,7 @@ class Handler:
             else:
                 self.connection.detach(link, Error(exc.condition, exc.description))
 
-    def _on_message(self, event: MessageReceived) -> None:
+    def _on_message(self, event: amqp.MessageReceived) -> None:
         ctx = event.link.context
         error: Error | None = None
         try:
