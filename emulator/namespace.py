@@ -8,7 +8,6 @@ as the service does.
 from __future__ import annotations
 
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ from eventhubs.errors import (
     NotFoundError,
     ResourceLimitError,
 )
+from eventhubs.partitioning import partition_index
 
 from .config import HubConfig, NamespaceConfig
 from .storage import PartitionLog, Store, StoredEvent
@@ -96,8 +96,8 @@ class Namespace:
 
     def choose_partition(self, hub: HubConfig, partition_key: str | None) -> str:
         if partition_key is not None:
-            # A stable hash: the same key lands on the same partition across restarts.
-            return str(zlib.crc32(partition_key.encode("utf-8")) % hub.partition_count)
+            # The service's own hash: a key lands where it would in Azure, and stays there across restarts.
+            return str(partition_index(partition_key, hub.partition_count))
         turn = self._round_robin.get(hub.name, 0)
         self._round_robin[hub.name] = turn + 1
         return str(turn % hub.partition_count)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from azure.eventhub import CheckpointStore, EventData, EventHubConsumerClient, EventHubProducerClient
+from azure.eventhub._buffered_producer._partition_resolver import PartitionResolver
 from azure.eventhub.exceptions import AuthenticationError, ConnectError, EventHubError
 
 from emulator.process import EmulatorProcess
@@ -97,6 +98,11 @@ def test_a_partition_key_always_lands_on_one_partition(emulator: EmulatorProcess
             partition_of.setdefault(event.body_as_str(), set()).add(pid)
     assert sorted(partition_of) == sorted(keys)
     assert all(len(pids) == 1 for pids in partition_of.values()), partition_of
+    # ... and it is the partition the service's function picks, as the SDK's buffered producer computes it.
+    resolver = PartitionResolver(["0", "1", "2", "3"])
+    assert {key: pids.pop() for key, pids in partition_of.items()} == {
+        key: resolver.get_partition_id_by_partition_key(key) for key in keys
+    }
 
 
 def test_explicit_partition_ids_are_honoured(emulator: EmulatorProcess, receive) -> None:
