@@ -47,13 +47,13 @@ class Namespace:
         self.config = config
         self.store = store
         self.clock = clock
-        self.created_at_ms = int(clock() * 1000)
         self._hubs = {name.lower(): hub for name, hub in config.hubs.items()}
         self._round_robin: dict[str, int] = {}
         self._receivers: dict[tuple[str, str, str], list[Receiver]] = {}
         self._listeners: dict[tuple[str, str], set[Callable[[], None]]] = {}
         # Open every partition now, so retention reaches partitions nobody touches after a restart.
         for hub in config.hubs.values():
+            self.store.created_at(hub.name, int(clock() * 1000))
             for partition_id in self.partition_ids(hub):
                 self.log(hub, partition_id)
 
@@ -174,7 +174,7 @@ class Namespace:
     def eventhub_properties(self, hub: HubConfig) -> dict[str, Any]:
         return {
             "name": hub.name,
-            "created_at": self.created_at_ms,
+            "created_at": self.store.created_at(hub.name, int(self.clock() * 1000)),
             "partition_count": hub.partition_count,
             "partition_ids": self.partition_ids(hub),
         }

@@ -321,6 +321,16 @@ def test_events_and_their_metadata_survive_a_restart(emulator: EmulatorProcess) 
     assert read_all(emulator.connection_string, "tweets") == before
 
 
+def test_a_hub_keeps_its_created_at_across_restarts(emulator: EmulatorProcess) -> None:
+    with producer(emulator) as client:
+        first = client.get_eventhub_properties()["created_at"]
+    time.sleep(1.1)  # created_at travels in milliseconds: a new stamp would differ
+    emulator.restart()
+    with producer(emulator) as client:
+        assert client.get_eventhub_properties()["created_at"] == first
+    assert abs(first - datetime.now(UTC)) < timedelta(minutes=1)
+
+
 def test_a_wrong_key_is_an_authentication_error(emulator: EmulatorProcess) -> None:
     bad = emulator.connection_string.replace("SharedAccessKey=SAS_KEY_VALUE", "SharedAccessKey=wrong")
     client = EventHubProducerClient.from_connection_string(bad, eventhub_name="tweets", retry_total=0)
