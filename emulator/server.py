@@ -90,6 +90,8 @@ class _AmqpProtocol(asyncio.Protocol):
     def tick(self, now: float) -> None:
         if self.connection is not None:
             self.connection.check_timers(now)
+            if self.handler is not None:
+                self.handler.check_tokens()
             self.flush()
             if self.connection.finished:
                 self._abort()
