@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import signal
 import sys
@@ -40,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(default) "
         "and 'never' survive a killed emulator but not a crashed OS",
     )
+    parser.add_argument(
+        "--entra-id",
+        action="store_true",
+        help="also accept Microsoft Entra ID (JWT) tokens, without checking their signature: for local "
+        "testing of passwordless clients only (same as entra_id = true in --config)",
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument(
         "--check",
@@ -68,6 +75,8 @@ async def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.entra_id:
+        config = dataclasses.replace(config, entra_id=True)
     retention = {
         hub.name: Retention(int(hub.retention_hours * 3600 * 1000), hub.max_retention_bytes)
         for hub in config.hubs.values()
@@ -95,6 +104,11 @@ async def serve(args: argparse.Namespace) -> int:
     where = f"events on disk in {args.data_dir}" if args.data_dir else "events in memory"
     print(f"hubstream emulator listening on {args.host}:{server.port}: {hubs}; {where}", flush=True)
     print(f"Connection string: {connection_string(config, server.port, host)}", flush=True)
+    if config.entra_id:
+        print(
+            "Entra ID tokens accepted WITHOUT signature checks (--entra-id): for local testing only",
+            flush=True,
+        )
     await stop.wait()
     log.info("stopping")
     await server.stop()

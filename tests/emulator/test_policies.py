@@ -181,3 +181,33 @@ def test_the_sdk_renews_short_lived_tokens_and_keeps_receiving(emulator: Emulato
     assert errors == []
     assert received == [f"e{i}" for i in range(sent)]
     assert credential.issued >= 3  # the first token and at least two renewals
+
+
+def test_the_startup_line_prints_no_key_but_the_development_key(tmp_path: Path) -> None:
+    config = tmp_path / "secret.toml"
+    secrets = ("very-secret-1", "very-secret-2")
+    config.write_text(
+        f'[keys]\nadmin = "{secrets[0]}"\n[[policies]]\nname = "reader"\nkey = "{secrets[1]}"\n'
+        'rights = ["Listen"]\n[[hubs]]\nname = "tweets"\n'
+    )
+    with EmulatorProcess(config=config, extra_args=["--log-level", "debug"]) as process:
+        with EventHubProducerClient.from_connection_string(
+            process.connection_string.replace("<redacted>", secrets[0]), eventhub_name="tweets"
+        ) as client:
+            client.send_event(EventData("x"))
+        output = "".join(process.output)
+    assert "SharedAccessKeyName=admin;SharedAccessKey=<redacted>;" in process.connection_string
+    assert not any(secret in output for secret in secrets)
+
+
+def test_an_entra_id_only_namespace_prints_a_keyless_endpoint(tmp_path: Path) -> None:
+    config = tmp_path / "entra.toml"
+    config.write_text('entra_id = true\n[[hubs]]\nname = "tweets"\n')
+    with EmulatorProcess(config=config) as process:
+        assert (
+            process.connection_string == f"Endpoint=sb://localhost:{process.port};UseDevelopmentEmulator=true"
+        )
+        deadline = time.monotonic() + 10  # the warning follows the connection string line
+        while "for local testing only" not in "".join(process.output) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "for local testing only" in "".join(process.output)
