@@ -16,6 +16,12 @@ from azure.eventhub.exceptions import AuthenticationError, ConnectionLostError
 
 from emulator.process import EmulatorProcess
 from emulator.roundtrip import read_events
+from eventhubs.connection_string import parse_connection_string
+from eventhubs.errors import UnauthorizedError
+from eventhubs.sas import make_sas_token
+from hubclient.connection import Endpoint
+from hubclient.receiver import PartitionReceiver
+from jobs.datasource.columns import EventColumns
 
 CONFIG = """
 [keys]
@@ -211,3 +217,17 @@ def test_an_entra_id_only_namespace_prints_a_keyless_endpoint(tmp_path: Path) ->
         while "for local testing only" not in "".join(process.output) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert "for local testing only" in "".join(process.output)
+
+
+def test_a_token_expiring_on_an_open_link_closes_it(emulator: EmulatorProcess) -> None:
+    """Our receiver puts one SAS token and never renews it: when it expires the emulator detaches the
+    link with amqp:unauthorized-access, as the service does."""
+    audience = f"sb://localhost:{emulator.port}/tweets"
+    token = make_sas_token(audience, *ROOT, int(time.time()) + 3)
+    cs = f"Endpoint=sb://localhost:{emulator.port};SharedAccessSignature={token};UseDevelopmentEmulator=true"
+    endpoint = Endpoint.connect_to(parse_connection_string(cs), None, "tweets")
+    columns = EventColumns("0")
+    with PartitionReceiver(endpoint, "$Default", "0", 0, timeout_s=10) as receiver:
+        with pytest.raises(UnauthorizedError, match="expired and no new one was put") as info:
+            receiver.read_into(columns, idle_timeout_s=8)
+    assert info.value.condition == "amqp:unauthorized-access"
