@@ -46,6 +46,7 @@ a default. Every `ConfigError` names the file, the offending key and value, and 
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import tomllib
 from collections.abc import Mapping
@@ -173,12 +174,59 @@ def load_config(path: Path | None) -> NamespaceConfig:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason}); save the file as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    if Path(path).suffix.lower() == ".json" or text.lstrip().startswith("{"):
+        return _parse_microsoft_config(text, str(path))
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         # tomllib's message carries the line and column, e.g. "Invalid value (at line 3, column 9)".
         raise ConfigError(f"{path}: not valid TOML: {exc}; fix the syntax there") from None
     return _parse(raw, str(path))
+
+
+def _parse_microsoft_config(text: str, source: str) -> NamespaceConfig:
+    """Microsoft's Event Hubs emulator's `Config.json`, so its docker-compose files work unchanged.
+
+    Its shape (their `Config-schema.json`): `UserConfig.NamespaceConfig[0]` with `Name` and `Entities[]`,
+    each `{"Name", "PartitionCount" (a string there), "ConsumerGroups": [{"Name"}]}`; `LoggingConfig`
+    and keys this emulator does not know are ignored. It has no keys: the well-known development key
+    serves, as in their emulator.
+    """
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{source}: not valid JSON: {exc}; fix the syntax there") from None
+    user = raw.get("UserConfig") if isinstance(raw, dict) else None
+    namespaces = user.get("NamespaceConfig") if isinstance(user, dict) else None
+    if not isinstance(namespaces, list) or len(namespaces) != 1 or not isinstance(namespaces[0], dict):
+        raise ConfigError(
+            f"{source}: a Config.json needs UserConfig.NamespaceConfig as an array of one namespace "
+            '(as in Microsoft\'s emulator: {"UserConfig": {"NamespaceConfig": [{"Type": "EventHub", '
+            '"Name": "emulatorNs1", "Entities": [...]}]}})'
+        )
+    namespace = namespaces[0]
+    entities = namespace.get("Entities")
+    if not isinstance(entities, list):
+        raise ConfigError(f"{source}: UserConfig.NamespaceConfig[0].Entities must be an array of event hubs")
+    hubs = []
+    for index, entity in enumerate(entities):
+        where = f"Entities[{index}]"
+        if not isinstance(entity, dict):
+            raise ConfigError(f"{source}: {where} must be an object with Name and PartitionCount")
+        count = entity.get("PartitionCount")
+        if isinstance(count, str) and count.strip().isdigit():
+            count = int(count)
+        groups = entity.get("ConsumerGroups", [])
+        if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+            raise ConfigError(
+                f'{source}: {where}: ConsumerGroups must be an array of {{"Name": ...}} objects'
+            )
+        # "$default" (any case) is always there; their schema forbids listing it, we just skip it.
+        names = [g.get("Name") for g in groups if str(g.get("Name", "")).lower() != "$default"]
+        hubs.append({"name": entity.get("Name"), "partitions": count, "consumer_groups": names})
+    converted: dict[str, Any] = {"namespace": namespace.get("Name", DEFAULT_NAMESPACE), "hubs": hubs}
+    converted["keys"] = {DEFAULT_KEY_NAME: DEFAULT_KEY}
+    return _parse(converted, source)
 
 
 def _parse(raw: dict[str, Any], source: str) -> NamespaceConfig:
