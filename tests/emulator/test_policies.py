@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 from azure.core.credentials import AccessToken, AzureNamedKeyCredential, AzureSasCredential
 from azure.eventhub import EventData, EventHubConsumerClient, EventHubProducerClient
 from azure.eventhub._pyamqp.utils import generate_sas_token
+from azure.eventhub.aio import EventHubProducerClient as AsyncProducerClient
 from azure.eventhub.exceptions import AuthenticationError, ConnectionLostError
 
 from emulator.process import EmulatorProcess
@@ -131,6 +133,33 @@ def test_named_key_and_sas_credentials_with_a_host_name(emulator: EmulatorProces
         ) as client:
             client.send_event(EventData(type(credential).__name__), partition_id="0")
             assert client.get_partition_ids() == ["0", "1"]
+
+
+def test_a_sas_token_connection_string_and_the_aio_clients_with_credentials(
+    emulator: EmulatorProcess,
+) -> None:
+    port = emulator.port
+    sas = generate_sas_token(f"sb://localhost:{port}/tweets", *ROOT, int(time.time()) + 600)
+    cs = f"Endpoint=sb://localhost:{port};SharedAccessSignature={sas};UseDevelopmentEmulator=true"
+    with EventHubProducerClient.from_connection_string(cs, eventhub_name="tweets", retry_total=0) as client:
+        client.send_event(EventData("sas connection string"), partition_id="1")
+
+    async def send_async() -> list[str]:
+        ids = []
+        for credential in (AzureNamedKeyCredential(*ROOT), AzureSasCredential(sas)):
+            client = AsyncProducerClient(
+                f"localhost:{port}", "tweets", credential, use_tls=False, retry_total=0
+            )
+            async with client:
+                await client.send_event(EventData(type(credential).__name__), partition_id="1")
+                ids.append(",".join(await client.get_partition_ids()))
+        return ids
+
+    assert asyncio.run(send_async()) == ["0,1", "0,1"]
+    events = read_events(emulator.connection_string, count=3, partition_id="1", starting_position="-1")
+    assert [e.body_as_str() for e in events] == [
+        "sas connection string", "AzureNamedKeyCredential", "AzureSasCredential",
+    ]  # fmt: skip
 
 
 class ShortLivedSas:
