@@ -148,7 +148,9 @@ class Handler:
         error: Error | None = None
         try:
             if isinstance(ctx, Publisher):
-                self.authorization.require(ctx.hub.name, SEND)  # the token may have expired since attach
+                if self.clock() >= ctx.authorized_until:  # the token may have expired since attach
+                    self.authorization.require(ctx.hub.name, SEND)
+                    ctx.authorized_until = self.authorization.expiry(ctx.hub.name, SEND) or 0
                 ctx.publish(self.namespace, event.payload, event.message_format)
             elif isinstance(ctx, Requests):
                 self._reply(ctx.node, self.nodes.answer(ctx.node, event.payload))

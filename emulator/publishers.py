@@ -18,6 +18,7 @@ class Publisher:
 
     hub: HubConfig
     partition_id: str | None
+    authorized_until: float = 0.0  # Unix seconds: until then its token needs no new look
 
     @classmethod
     def attach(cls, namespace: Namespace, authorization: Authorization, address: str) -> Publisher:

@@ -142,3 +142,23 @@ def test_a_late_token_does_not_bring_a_detached_link_back() -> None:
     peer.tick(T0 + 12)
     assert len(peer.detaches(link)) == 1  # detached once, and a new link must be attached
     assert peer.attach_sender() is not link
+
+
+def test_a_message_after_expiry_is_not_stored_even_before_the_timer_runs() -> None:
+    peer = Peer()
+    peer.put_token(lifetime_s=10)
+    link = peer.attach_sender()
+    namespace = peer.handler.namespace
+    hub = namespace.hub("tweets")
+
+    def stored() -> int:
+        return sum(namespace.log(hub, p).next_sequence_number for p in namespace.partition_ids(hub))
+
+    message = nodes.encode_request({}, "an event", "m1", "nowhere")  # any AMQP message will do
+    peer.client.send_message(link, message)
+    peer.pump()
+    assert stored() == 1
+    peer.clock.now = T0 + 10  # expired; check_tokens has not run yet
+    peer.client.send_message(link, message)
+    peer.pump()
+    assert stored() == 1
