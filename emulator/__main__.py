@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import signal
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from .config import ConfigError, load_config
 from .endpoint import connection_string, wait_until_ready
+from .health import DEFAULT_HEALTH_PORT, HealthProbe
 from .namespace import Namespace
 from .server import EmulatorServer
 from .storage import DiskStore, FsyncPolicy, MemoryStore, Retention, Store
@@ -40,6 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
         "(default) "
         "and 'never' survive a killed emulator but not a crashed OS",
     )
+    parser.add_argument(
+        "--entra-id",
+        action="store_true",
+        help="also accept Microsoft Entra ID (JWT) tokens, without checking their signature: for local "
+        "testing of passwordless clients only (same as entra_id = true in --config)",
+    )
+    parser.add_argument(
+        "--health-port",
+        type=int,
+        default=DEFAULT_HEALTH_PORT,
+        help="port of the health probe GET /health, as Microsoft's emulator serves it (default: "
+        "%(default)s; 0 for any free one, -1 for none)",
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument(
         "--check",
@@ -68,6 +83,8 @@ async def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.entra_id:
+        config = dataclasses.replace(config, entra_id=True)
     retention = {
         hub.name: Retention(int(hub.retention_hours * 3600 * 1000), hub.max_retention_bytes)
         for hub in config.hubs.values()
@@ -86,6 +103,7 @@ async def serve(args: argparse.Namespace) -> int:
         store.close()
         print(f"error: cannot listen on {args.host}:{args.port}: {exc} (try another --port)", file=sys.stderr)
         return 2
+    health = await start_health_probe(args.host, args.health_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -95,11 +113,33 @@ async def serve(args: argparse.Namespace) -> int:
     where = f"events on disk in {args.data_dir}" if args.data_dir else "events in memory"
     print(f"hubstream emulator listening on {args.host}:{server.port}: {hubs}; {where}", flush=True)
     print(f"Connection string: {connection_string(config, server.port, host)}", flush=True)
+    if config.entra_id:
+        print(
+            "Entra ID tokens accepted WITHOUT signature checks (--entra-id): for local testing only",
+            flush=True,
+        )
+    if health is not None:
+        print(f"Health probe: http://{host}:{health.port}/health", flush=True)
     await stop.wait()
     log.info("stopping")
+    if health is not None:
+        await health.stop()
     await server.stop()
     print("emulator stopped", flush=True)
     return 0
+
+
+async def start_health_probe(host: str, port: int) -> HealthProbe | None:
+    """The probe on `port`; a port already taken is a warning, not a failure: AMQP is what matters."""
+    if port < 0:
+        return None
+    probe = HealthProbe(host, port, healthy=lambda: True)
+    try:
+        await probe.start()
+    except OSError as exc:
+        log.warning("no health probe: cannot listen on %s:%d: %s (choose --health-port)", host, port, exc)
+        return None
+    return probe
 
 
 def main(argv: list[str] | None = None) -> int:

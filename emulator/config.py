@@ -6,8 +6,15 @@ With no file the emulator serves `default_config()`. A file is TOML::
     max_message_bytes = 1048576       # optional, default 1 MiB (the service's Standard tier limit)
     retention_check_seconds = 60      # optional, default 60: how often retention runs; > 0, <= 86400
 
-    [keys]                            # at least one SAS key: name = key
+    entra_id = false                  # optional: accept Microsoft Entra ID (JWT) tokens, unsigned; local only
+
+    [keys]                            # SAS keys with every right (Manage, Send, Listen): name = key
     RootManageSharedAccessKey = "SAS_KEY_VALUE"
+
+    [[policies]]                      # optional: namespace-level shared access policies with rights
+    name = "listen-only"
+    key = "another-key"               # the primary key; secondary_key = "..." is optional
+    rights = ["Listen"]               # any of Listen, Send, Manage (Manage implies Send and Listen)
 
     [[hubs]]                          # one table per event hub, at most 10
     name = "tweets"                   # letters, digits, '.', '-', '_'; starts with a letter or digit
@@ -15,6 +22,13 @@ With no file the emulator serves `default_config()`. A file is TOML::
     consumer_groups = ["spark"]       # "$Default" is always added; at most 20 groups in all
     retention_hours = 24              # > 0 and <= 2160 (90 days), default 24
     # max_retention_bytes = 1073741824  # optional: also drop the oldest events past this size
+
+    [[hubs.policies]]                 # optional: a policy of this hub only (its tokens name this hub)
+    name = "tweets-send"
+    key = "third-key"
+    rights = ["Send"]
+
+At least one key or namespace-level policy is needed, unless `entra_id` is on.
 
 Retention is not applied on every append but on a periodic check, every `retention_check_seconds`
 (the service, too, removes expired events some time after they expire). Tests that need retention to
@@ -32,10 +46,11 @@ a default. Every `ConfigError` names the file, the offending key and value, and 
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -62,8 +77,15 @@ MAX_RETENTION_CHECK_SECONDS = 86_400.0
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}")
 _NAMESPACE_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,49}")
-_TOP_KEYS = ("namespace", "max_message_bytes", "keys", "hubs", "retention_check_seconds")
-_HUB_KEYS = ("name", "partitions", "consumer_groups", "retention_hours", "max_retention_bytes")
+_TOP_KEYS = (
+    "namespace", "max_message_bytes", "keys", "policies", "hubs", "retention_check_seconds", "entra_id",
+)  # fmt: skip
+_HUB_KEYS = ("name", "partitions", "consumer_groups", "retention_hours", "max_retention_bytes", "policies")
+_POLICY_KEYS = ("name", "key", "secondary_key", "rights")
+
+LISTEN, SEND, MANAGE = "Listen", "Send", "Manage"
+RIGHTS = (LISTEN, SEND, MANAGE)
+ALL_RIGHTS = frozenset(RIGHTS)
 
 
 class ConfigError(ValueError):
@@ -71,25 +93,53 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class Policy:
+    """A shared access policy: a name, its keys (primary, then secondary) and its rights."""
+
+    name: str
+    keys: tuple[str, ...] = field(repr=False)
+    rights: frozenset[str] = ALL_RIGHTS
+
+    def allows(self, right: str) -> bool:
+        return right in self.rights or MANAGE in self.rights
+
+
+def _no_policies() -> Mapping[str, Policy]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
 class HubConfig:
-    """One event hub: its partitions, consumer groups and retention."""
+    """One event hub: its partitions, consumer groups, retention and its own policies."""
 
     name: str
     partition_count: int
     consumer_groups: tuple[str, ...]
     retention_hours: float
     max_retention_bytes: int | None
+    policies: Mapping[str, Policy] = field(default_factory=_no_policies)
 
 
 @dataclass(frozen=True)
 class NamespaceConfig:
-    """The whole emulated namespace; `hubs` and `keys` are read-only mappings."""
+    """The whole emulated namespace; `hubs`, `keys` and `policies` are read-only mappings.
+
+    `keys` is the `[keys]` table (every right); `policies` the namespace-level `[[policies]]`.
+    """
 
     namespace: str
     hubs: Mapping[str, HubConfig]
-    keys: Mapping[str, str]
+    keys: Mapping[str, str] = field(repr=False)
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     retention_check_seconds: float = DEFAULT_RETENTION_CHECK_SECONDS
+    policies: Mapping[str, Policy] = field(default_factory=_no_policies)
+    entra_id: bool = False
+
+    def namespace_policies(self) -> dict[str, Policy]:
+        """Every namespace-level policy: the `[keys]` ones (all rights) and the `[[policies]]`."""
+        found = {name: Policy(name, (key,), ALL_RIGHTS) for name, key in self.keys.items()}
+        found.update(self.policies)
+        return found
 
 
 def default_config() -> NamespaceConfig:
@@ -124,12 +174,59 @@ def load_config(path: Path | None) -> NamespaceConfig:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason}); save the file as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    if Path(path).suffix.lower() == ".json" or text.lstrip().startswith("{"):
+        return _parse_microsoft_config(text, str(path))
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         # tomllib's message carries the line and column, e.g. "Invalid value (at line 3, column 9)".
         raise ConfigError(f"{path}: not valid TOML: {exc}; fix the syntax there") from None
     return _parse(raw, str(path))
+
+
+def _parse_microsoft_config(text: str, source: str) -> NamespaceConfig:
+    """Microsoft's Event Hubs emulator's `Config.json`, so its docker-compose files work unchanged.
+
+    Its shape (their `Config-schema.json`): `UserConfig.NamespaceConfig[0]` with `Name` and `Entities[]`,
+    each `{"Name", "PartitionCount" (a string there), "ConsumerGroups": [{"Name"}]}`; `LoggingConfig`
+    and keys this emulator does not know are ignored. It has no keys: the well-known development key
+    serves, as in their emulator.
+    """
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{source}: not valid JSON: {exc}; fix the syntax there") from None
+    user = raw.get("UserConfig") if isinstance(raw, dict) else None
+    namespaces = user.get("NamespaceConfig") if isinstance(user, dict) else None
+    if not isinstance(namespaces, list) or len(namespaces) != 1 or not isinstance(namespaces[0], dict):
+        raise ConfigError(
+            f"{source}: a Config.json needs UserConfig.NamespaceConfig as an array of one namespace "
+            '(as in Microsoft\'s emulator: {"UserConfig": {"NamespaceConfig": [{"Type": "EventHub", '
+            '"Name": "emulatorNs1", "Entities": [...]}]}})'
+        )
+    namespace = namespaces[0]
+    entities = namespace.get("Entities")
+    if not isinstance(entities, list):
+        raise ConfigError(f"{source}: UserConfig.NamespaceConfig[0].Entities must be an array of event hubs")
+    hubs = []
+    for index, entity in enumerate(entities):
+        where = f"Entities[{index}]"
+        if not isinstance(entity, dict):
+            raise ConfigError(f"{source}: {where} must be an object with Name and PartitionCount")
+        count = entity.get("PartitionCount")
+        if isinstance(count, str) and count.strip().isdigit():
+            count = int(count)
+        groups = entity.get("ConsumerGroups", [])
+        if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+            raise ConfigError(
+                f'{source}: {where}: ConsumerGroups must be an array of {{"Name": ...}} objects'
+            )
+        # "$default" (any case) is always there; their schema forbids listing it, we just skip it.
+        names = [g.get("Name") for g in groups if str(g.get("Name", "")).lower() != "$default"]
+        hubs.append({"name": entity.get("Name"), "partitions": count, "consumer_groups": names})
+    converted: dict[str, Any] = {"namespace": namespace.get("Name", DEFAULT_NAMESPACE), "hubs": hubs}
+    converted["keys"] = {DEFAULT_KEY_NAME: DEFAULT_KEY}
+    return _parse(converted, source)
 
 
 def _parse(raw: dict[str, Any], source: str) -> NamespaceConfig:
@@ -156,7 +253,18 @@ def _parse(raw: dict[str, Any], source: str) -> NamespaceConfig:
             f"most {MAX_RETENTION_CHECK_SECONDS:g}; write e.g. retention_check_seconds = 60"
         )
 
-    keys = _parse_keys(raw.get("keys"), source)
+    entra_id = raw.get("entra_id", False)
+    if not isinstance(entra_id, bool):
+        raise ConfigError(f"{source}: entra_id = {entra_id!r} must be true or false, got {_kind(entra_id)}")
+
+    raw_keys = raw.get("keys")
+    policies = _parse_policies(raw.get("policies", []), source, "policies")
+    keys = _parse_keys(raw_keys, source) if raw_keys is not None or not (policies or entra_id) else {}
+    for name in policies:
+        if name in keys:
+            raise ConfigError(
+                f"{source}: policy {name!r} is both in [keys] and in [[policies]]; rename one of them"
+            )
 
     raw_hubs = raw.get("hubs", [])
     if not isinstance(raw_hubs, list):
@@ -190,6 +298,8 @@ def _parse(raw: dict[str, Any], source: str) -> NamespaceConfig:
         keys=MappingProxyType(keys),
         max_message_bytes=max_message_bytes,
         retention_check_seconds=float(check),
+        policies=MappingProxyType(policies),
+        entra_id=entra_id,
     )
 
 
@@ -221,6 +331,56 @@ def _parse_keys(raw_keys: object, source: str) -> dict[str, str]:
             )
         keys[name] = key
     return keys
+
+
+def _parse_policies(raw: object, source: str, where: str) -> dict[str, Policy]:
+    if not isinstance(raw, list):
+        raise ConfigError(
+            f"{source}: {where} must be an array of tables written as [[{where}]], got {_kind(raw)}"
+        )
+    policies: dict[str, Policy] = {}
+    for index, entry in enumerate(raw):
+        at = f"{where}[{index}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{source}: {at} must be a table, got {_kind(entry)}; write it as [[{where}]]")
+        _check_known_keys(entry, _POLICY_KEYS, source, at)
+        name = entry.get("name")
+        if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+            raise ConfigError(
+                f"{source}: {at}: name = {name!r} is not a valid policy name; use 1-256 letters, digits, "
+                "'.', '-' and '_', starting with a letter or digit"
+            )
+        if name in policies:
+            raise ConfigError(f"{source}: {at}: policy {name!r} is defined twice; rename or remove one")
+        keys = []
+        for key_field in ("key", "secondary_key"):
+            key = entry.get(key_field)
+            if key is None and key_field == "secondary_key":
+                continue
+            if not isinstance(key, str) or not key:
+                raise ConfigError(
+                    f"{source}: {at} {name!r}: {key_field} must be a non-empty string, got {_kind(key)}; "
+                    f'write {key_field} = "your-key"'
+                )
+            keys.append(key)
+        rights = entry.get("rights")
+        if not isinstance(rights, list) or not rights:
+            raise ConfigError(
+                f"{source}: {at} {name!r}: rights must be a non-empty array of {', '.join(RIGHTS)}, "
+                f'got {_kind(rights)}; write e.g. rights = ["Listen"]'
+            )
+        granted = set()
+        for right in rights:
+            known = {r.lower(): r for r in RIGHTS}
+            if not isinstance(right, str) or right.lower() not in known:
+                raise ConfigError(
+                    f"{source}: {at} {name!r}: right {right!r} is unknown; use {', '.join(RIGHTS)}"
+                )
+            granted.add(known[right.lower()])
+        if MANAGE in granted:  # as on the service, Manage comes with Send and Listen
+            granted |= {SEND, LISTEN}
+        policies[name] = Policy(name, tuple(keys), frozenset(granted))
+    return policies
 
 
 def _parse_hub(raw_hub: object, source: str, index: int) -> HubConfig:
@@ -262,12 +422,15 @@ def _parse_hub(raw_hub: object, source: str, index: int) -> HubConfig:
     if max_bytes is not None:
         _check_int_range(max_bytes, 1, None, source, f"{where}: max_retention_bytes")
 
+    policies = _parse_policies(raw_hub.get("policies", []), source, "hubs.policies")
+
     return HubConfig(
         name=name,
         partition_count=partitions,
         consumer_groups=groups,
         retention_hours=float(retention),
         max_retention_bytes=max_bytes,
+        policies=MappingProxyType(policies),
     )
 
 

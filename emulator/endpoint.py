@@ -7,17 +7,28 @@ import time
 
 from amqp10.frames import SASL_HEADER
 
-from .config import NamespaceConfig
+from .config import DEFAULT_KEY, NamespaceConfig
+
+REDACTED = "<redacted>"  # what the startup line shows for a key that is not the development key
 
 
 def connection_string(
     config: NamespaceConfig, port: int, host: str = "localhost", hub: str | None = None
 ) -> str:
-    """The development connection string: the SDK connects without TLS when it sees UseDevelopmentEmulator."""
-    key_name, key = next(iter(config.keys.items()))
+    """The development connection string: the SDK connects without TLS when it sees UseDevelopmentEmulator.
+
+    It names the policy with the well-known development key if there is one; any other key is a secret
+    of the user's config and is written `<redacted>` (the user has it), never printed. With no policy
+    at all (Entra ID only) it has no key.
+    """
     entity = f";EntityPath={hub}" if hub else ""
+    policies = list(config.namespace_policies().values())
+    chosen = next((p for p in policies if DEFAULT_KEY in p.keys), policies[0] if policies else None)
+    if chosen is None:
+        return f"Endpoint=sb://{host}:{port}{entity};UseDevelopmentEmulator=true"
+    key = DEFAULT_KEY if DEFAULT_KEY in chosen.keys else REDACTED
     return (
-        f"Endpoint=sb://{host}:{port};SharedAccessKeyName={key_name};SharedAccessKey={key}"
+        f"Endpoint=sb://{host}:{port};SharedAccessKeyName={chosen.name};SharedAccessKey={key}"
         f"{entity};UseDevelopmentEmulator=true"
     )
 

@@ -21,12 +21,18 @@ from eventhubs.errors import EventHubsError
 from eventhubs.links import EPOCH, entity_path, parse_receiver_address
 
 from .authorization import Authorization
+from .config import LISTEN, SEND
 from .consumers import Consumer, epoch_of, start_sequence, wants_runtime_metrics
 from .namespace import Namespace, Receiver
 from .nodes import NodeService, Replies, Requests
 from .publishers import Publisher
 
 log = logging.getLogger("emulator.connection")
+
+
+def consumer_entity(hub: str, consumer_group: str) -> str:
+    """The entity a reader's token must cover: the consumer group (the SDK's audience names it)."""
+    return f"{hub}/consumergroups/{consumer_group}"
 
 
 class Handler:
@@ -44,7 +50,7 @@ class Handler:
         self.wake = wake
         self.peer = peer
         self.clock = clock
-        self.authorization = Authorization(namespace.config.keys, clock)
+        self.authorization = Authorization(namespace.config, clock)
         self.nodes = NodeService(namespace, self.authorization, peer)
         self._consumers: list[Link] = []
 
@@ -56,6 +62,35 @@ class Handler:
             if not isinstance(event, amqp.Event):  # NEED_DATA
                 return
             self._on_event(event)
+
+    def check_tokens(self) -> None:
+        """Detach every entity link whose token expired without a fresh one for it, as the service does.
+
+        The transport calls this on its timer (once a second); the client must have put a new token to
+        `$cbs` before the old one expired.
+        """
+        for link in self.connection_links():
+            needed = self._needs(link)
+            if needed is None or self.authorization.covers(*needed):
+                continue
+            try:
+                self.authorization.require(*needed)
+            except EventHubsError as exc:
+                log.info("%s: detaching %s: %s", self.peer, link.address, exc.description)
+                if isinstance(link.context, Consumer):
+                    self._drop_consumer(link)
+                self.connection.detach(link, Error(exc.condition, exc.description))
+                self.wake()
+
+    @staticmethod
+    def _needs(link: Link) -> tuple[str, str] | None:
+        """(entity path, right) an entity link needs; None for the request/response nodes' links."""
+        ctx = link.context
+        if isinstance(ctx, Publisher):
+            return ctx.hub.name, SEND
+        if isinstance(ctx, Consumer):
+            return consumer_entity(ctx.hub.name, ctx.receiver.consumer_group), LISTEN
+        return None
 
     def connection_lost(self) -> None:
         for link in list(self._consumers):
@@ -102,6 +137,9 @@ class Handler:
         error: Error | None = None
         try:
             if isinstance(ctx, Publisher):
+                if self.clock() >= ctx.authorized_until:  # the token may have expired since attach
+                    self.authorization.require(ctx.hub.name, SEND)
+                    ctx.authorized_until = self.authorization.expiry(ctx.hub.name, SEND) or 0
                 ctx.publish(self.namespace, event.payload, event.message_format)
             elif isinstance(ctx, Requests):
                 self._reply(ctx.node, self.nodes.answer(ctx.node, event.payload))
@@ -132,7 +170,7 @@ class Handler:
         hub = self.namespace.hub(source.hub)
         group = self.namespace.consumer_group(hub, source.consumer_group)
         partition_id = self.namespace.check_partition(hub, source.partition_id)
-        self.authorization.require(f"{hub.name}/consumergroups/{group}")
+        self.authorization.require(consumer_entity(hub.name, group), LISTEN)
         partition_log = self.namespace.log(hub, partition_id)
         start = start_sequence(link, partition_log)
         epoch = epoch_of(link)

@@ -8,7 +8,6 @@ as the service does.
 from __future__ import annotations
 
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ from eventhubs.errors import (
     NotFoundError,
     ResourceLimitError,
 )
+from eventhubs.partitioning import partition_index
 
 from .config import HubConfig, NamespaceConfig
 from .storage import PartitionLog, Store, StoredEvent
@@ -47,13 +47,13 @@ class Namespace:
         self.config = config
         self.store = store
         self.clock = clock
-        self.created_at_ms = int(clock() * 1000)
         self._hubs = {name.lower(): hub for name, hub in config.hubs.items()}
         self._round_robin: dict[str, int] = {}
         self._receivers: dict[tuple[str, str, str], list[Receiver]] = {}
         self._listeners: dict[tuple[str, str], set[Callable[[], None]]] = {}
         # Open every partition now, so retention reaches partitions nobody touches after a restart.
         for hub in config.hubs.values():
+            self.store.created_at(hub.name, int(clock() * 1000))
             for partition_id in self.partition_ids(hub):
                 self.log(hub, partition_id)
 
@@ -96,8 +96,8 @@ class Namespace:
 
     def choose_partition(self, hub: HubConfig, partition_key: str | None) -> str:
         if partition_key is not None:
-            # A stable hash: the same key lands on the same partition across restarts.
-            return str(zlib.crc32(partition_key.encode("utf-8")) % hub.partition_count)
+            # The service's own hash: a key lands where it would in Azure, and stays there across restarts.
+            return str(partition_index(partition_key, hub.partition_count))
         turn = self._round_robin.get(hub.name, 0)
         self._round_robin[hub.name] = turn + 1
         return str(turn % hub.partition_count)
@@ -174,7 +174,7 @@ class Namespace:
     def eventhub_properties(self, hub: HubConfig) -> dict[str, Any]:
         return {
             "name": hub.name,
-            "created_at": self.created_at_ms,
+            "created_at": self.store.created_at(hub.name, int(self.clock() * 1000)),
             "partition_count": hub.partition_count,
             "partition_ids": self.partition_ids(hub),
         }

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventhubs import nodes
-from eventhubs.errors import EventHubsError, UnauthorizedError
-from eventhubs.sas import TOKEN_TYPE
+from eventhubs.errors import EventHubsError
+from eventhubs.sas import JWT_TOKEN_TYPE, TOKEN_PREFIX, TOKEN_TYPE
 
 from .authorization import Authorization
+from .config import LISTEN
 from .namespace import Namespace
 
 log = logging.getLogger("emulator.connection")
@@ -66,23 +67,26 @@ class NodeService:
     def _put_token(self, request: nodes.Request) -> tuple[int, str, Any]:
         props = request.properties
         token_type = nodes.text(props.get("type"))
-        if token_type != TOKEN_TYPE:
-            raise UnauthorizedError(
-                f"token type {token_type!r} is not supported by the emulator: use a connection string with "
-                "SharedAccessKeyName/SharedAccessKey (Microsoft Entra ID tokens need the real service)"
-            )
         audience = nodes.text(props.get("name"))
-        claim = self.authorization.put_token(nodes.text(request.body), audience)
-        log.info("%s: authorized for %s with key %s", self.peer, audience, claim.key_name)
+        grant = self.authorization.put_token(nodes.text(request.body), token_type, audience)
+        log.info(
+            "%s: authorized for %s with %s (%s) until %d",
+            self.peer, audience, grant.who, ", ".join(sorted(grant.rights)) or "no rights", grant.expires_at,
+        )  # fmt: skip
         return 200, "OK", None
 
     def _management(self, request: nodes.Request) -> tuple[int, str, Any]:
         props = request.properties
         hub = self.namespace.hub(nodes.text(props.get("name")))
         token = props.get("security_token")
-        if token is not None and not self.authorization.covers(hub.name):
-            self.authorization.put_token(nodes.text(token))
-        self.authorization.require(hub.name)
+        if token is not None and not self.authorization.covers_any(hub.name):
+            text = nodes.text(token)
+            kind = TOKEN_TYPE if text.startswith(TOKEN_PREFIX) else JWT_TOKEN_TYPE
+            audience = None if kind == TOKEN_TYPE else self.authorization.resource(hub.name)
+            self.authorization.put_token(text, kind, audience)
+        if not self.authorization.covers_any(hub.name):
+            # Reading runtime properties needs a valid token for the hub, with any of its rights.
+            self.authorization.require(hub.name, LISTEN)
         kind = nodes.text(props.get("type"))
         if kind == nodes.EVENTHUB:
             body = self.namespace.eventhub_properties(hub)

@@ -8,7 +8,7 @@ from eventhubs import events
 from eventhubs.links import parse_sender_address
 
 from .authorization import Authorization
-from .config import HubConfig
+from .config import SEND, HubConfig
 from .namespace import Namespace
 
 
@@ -18,6 +18,7 @@ class Publisher:
 
     hub: HubConfig
     partition_id: str | None
+    authorized_until: float = 0.0  # Unix seconds: until then its token needs no new look
 
     @classmethod
     def attach(cls, namespace: Namespace, authorization: Authorization, address: str) -> Publisher:
@@ -27,7 +28,7 @@ class Publisher:
         partition_id = (
             None if target.partition_id is None else namespace.check_partition(hub, target.partition_id)
         )
-        authorization.require(hub.name)
+        authorization.require(hub.name, SEND)
         return cls(hub, partition_id)
 
     def publish(self, namespace: Namespace, payload: bytes, message_format: int) -> None:

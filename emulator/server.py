@@ -90,6 +90,8 @@ class _AmqpProtocol(asyncio.Protocol):
     def tick(self, now: float) -> None:
         if self.connection is not None:
             self.connection.check_timers(now)
+            if self.handler is not None:
+                self.handler.check_tokens()
             self.flush()
             if self.connection.finished:
                 self._abort()
@@ -126,8 +128,9 @@ class EmulatorServer:
         self._retention: asyncio.Task[None] | None = None
 
     def check_plain(self, user: str, password: str) -> bool:
-        """SASL PLAIN: a configured key name and its key (as AMQP clients such as qpid-proton send)."""
-        return self.namespace.config.keys.get(user) == password
+        """SASL PLAIN: a namespace-level policy's name and one of its keys (as qpid-proton sends them)."""
+        policy = self.namespace.config.namespace_policies().get(user)
+        return policy is not None and password in policy.keys
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

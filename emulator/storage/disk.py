@@ -67,6 +67,7 @@ _INDEX_MAGIC = b"HIX1"
 _INDEX_HEAD = struct.Struct("<4sqqqI")  # magic, record count, indexed file size, end offset, crc32 of body
 _NO_TIME = -(2**63)  # time floor of a log that never had an event
 _SCAN_CHUNK = 1 << 20
+CREATED_AT_FILE = "created_at"  # per hub: epoch ms of its first start, as the service keeps it
 _READ_FDS = 4  # read handles cached per partition for sealed segments
 
 
@@ -648,6 +649,33 @@ class DiskStore(PartitionsByHub[DiskPartitionLog]):
                 _fsync_dir(self._dir)
             self._partitions[key] = log
         return log
+
+    def created_at(self, hub: str, now_ms: int) -> int:
+        """Kept in `<hub>/created_at` beside the partitions, so `created_at` survives restarts."""
+        known = self._created_at.get(hub)
+        if known is not None:
+            return known
+        check_name("hub name", hub)
+        path = self._dir / hub / CREATED_AT_FILE
+        try:
+            text = path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            text = ""
+        if text.isdigit():
+            value = int(text)
+        else:  # new hub, or an unreadable file: from now on, this moment
+            value = now_ms
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(CREATED_AT_FILE + ".tmp")
+            tmp.write_text(f"{value}\n", encoding="ascii")
+            if self._fsync is not FsyncPolicy.NEVER:
+                with tmp.open("rb") as f:
+                    os.fsync(f.fileno())
+            os.replace(tmp, path)
+            if self._fsync is not FsyncPolicy.NEVER:
+                _fsync_dir(path.parent)
+        self._created_at[hub] = value
+        return value
 
     def close(self) -> None:
         try:

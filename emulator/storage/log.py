@@ -90,6 +90,10 @@ class Store(Protocol):
         """Apply each hub's retention to its partitions; returns how many events were removed."""
         ...
 
+    def created_at(self, hub: str, now_ms: int) -> int:
+        """When the hub was first stored (epoch ms): `now_ms` the first time, the same value ever after."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -137,6 +141,11 @@ class PartitionsByHub(Generic[AnyLog]):
     def __init__(self, retention: Callable[[str], Retention] | None) -> None:
         self._retention = retention
         self._partitions: dict[tuple[str, str], AnyLog] = {}
+        self._created_at: dict[str, int] = {}
+
+    def created_at(self, hub: str, now_ms: int) -> int:
+        check_name("hub name", hub)
+        return self._created_at.setdefault(hub, now_ms)
 
     def _retention_of(self, hub: str) -> Retention:
         return Retention() if self._retention is None else self._retention(hub)

@@ -169,7 +169,7 @@ def test_unknown_top_level_key_suggests_fix(tmp_path: Path) -> None:
 def test_unknown_top_level_key_lists_known(tmp_path: Path) -> None:
     message = error_for(tmp_path, "zzz = 1\n" + KEYS + hub())
     assert "unknown key 'zzz'" in message
-    assert "known keys are namespace, max_message_bytes, keys, hubs" in message
+    assert "known keys are namespace, max_message_bytes, keys, policies, hubs" in message
 
 
 def test_unknown_hub_key_suggests_fix(tmp_path: Path) -> None:
@@ -331,3 +331,69 @@ def test_max_retention_bytes_not_integer(tmp_path: Path) -> None:
 def test_max_message_bytes_out_of_range(tmp_path: Path, value: str) -> None:
     message = error_for(tmp_path, f"max_message_bytes = {value}\n" + KEYS + hub())
     assert f"max_message_bytes = {value} is out of range; use 1..104857600" in message
+
+
+# --- shared access policies and Entra ID ------------------------------------------------------------
+
+
+POLICIES = """
+[[policies]]
+name = "listen-only"
+key = "l-key"
+secondary_key = "l-key-2"
+rights = ["Listen"]
+
+[[policies]]
+name = "admin"
+key = "a-key"
+rights = ["manage"]
+"""
+
+
+def test_policies_at_namespace_level_and_on_a_hub(tmp_path: Path) -> None:
+    config = load_text(
+        tmp_path,
+        KEYS + POLICIES + hub() + '[[hubs.policies]]\nname = "tweets-send"\nkey = "s"\nrights = ["Send"]\n',
+    )
+    policies = config.namespace_policies()
+    assert sorted(policies) == ["RootManageSharedAccessKey", "admin", "listen-only"]
+    assert policies["RootManageSharedAccessKey"].rights == {"Manage", "Send", "Listen"}
+    assert policies["listen-only"].keys == ("l-key", "l-key-2")
+    assert policies["listen-only"].allows("Listen") and not policies["listen-only"].allows("Send")
+    assert policies["admin"].rights == {"Manage", "Send", "Listen"}  # Manage brings both
+    send = config.hubs["tweets"].policies["tweets-send"]
+    assert send.rights == {"Send"}
+    assert "'s'" not in repr(send) and "l-key" not in repr(config)  # keys never in a repr
+
+
+def test_policies_alone_need_no_keys_table(tmp_path: Path) -> None:
+    config = load_text(tmp_path, POLICIES + hub())
+    assert dict(config.keys) == {}
+    assert sorted(config.namespace_policies()) == ["admin", "listen-only"]
+
+
+def test_entra_id_alone_needs_no_key(tmp_path: Path) -> None:
+    config = load_text(tmp_path, "entra_id = true\n" + hub())
+    assert config.entra_id and not config.namespace_policies()
+    assert default_config().entra_id is False
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[[policies]]\nname = "p"\nkey = "k"\nrights = ["Read"]\n', "right 'Read' is unknown"),
+        ('[[policies]]\nname = "p"\nkey = "k"\nrights = []\n', "rights must be a non-empty array"),
+        ('[[policies]]\nname = "p"\nrights = ["Send"]\n', "key must be a non-empty string"),
+        ('[[policies]]\nname = "p"\nkey = "k"\nrights = ["Send"]\nkeys = 1\n', "unknown key 'keys'"),
+        (
+            '[[policies]]\nname = "p"\nkey = "k"\nrights = ["Send"]\n'
+            '[[policies]]\nname = "p"\nkey = "k"\nrights = ["Send"]\n',
+            "defined twice",
+        ),
+        ('[[policies]]\nname = "RootManageSharedAccessKey"\nkey = "k"\nrights = ["Send"]\n', "both in"),
+        ('entra_id = "yes"\n', "entra_id = 'yes' must be true or false"),
+    ],
+)
+def test_bad_policies_are_named(tmp_path: Path, text: str, expected: str) -> None:
+    keys = KEYS if "RootManage" in text else ""
+    assert expected in error_for(tmp_path, text + keys + hub())

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from azure.eventhub import CheckpointStore, EventData, EventHubConsumerClient
+from azure.eventhub._buffered_producer._partition_resolver import PartitionResolver
 from azure.eventhub.exceptions import AuthenticationError, ConnectError, EventHubError
 
 from emulator.process import EmulatorProcess
@@ -81,6 +82,11 @@ def test_a_partition_key_always_lands_on_one_partition(emulator: EmulatorProcess
             partition_of.setdefault(event.body_as_str(), set()).add(pid)
     assert sorted(partition_of) == sorted(keys)
     assert all(len(pids) == 1 for pids in partition_of.values()), partition_of
+    # ... and it is the partition the service's function picks, as the SDK's buffered producer computes it.
+    resolver = PartitionResolver(["0", "1", "2", "3"])
+    assert {key: pids.pop() for key, pids in partition_of.items()} == {
+        key: resolver.get_partition_id_by_partition_key(key) for key in keys
+    }
 
 
 def test_explicit_partition_ids_are_honoured(emulator: EmulatorProcess, receive) -> None:
@@ -297,6 +303,16 @@ def test_events_and_their_metadata_survive_a_restart(emulator: EmulatorProcess) 
     assert check(before, key_of, started) == []
     emulator.restart()
     assert read_all(emulator.connection_string, "tweets") == before
+
+
+def test_a_hub_keeps_its_created_at_across_restarts(emulator: EmulatorProcess) -> None:
+    with producer(emulator.connection_string) as client:
+        first = client.get_eventhub_properties()["created_at"]
+    time.sleep(1.1)  # created_at travels in milliseconds: a new stamp would differ
+    emulator.restart()
+    with producer(emulator.connection_string) as client:
+        assert client.get_eventhub_properties()["created_at"] == first
+    assert abs(first - datetime.now(UTC)) < timedelta(minutes=1)
 
 
 def test_a_wrong_key_is_an_authentication_error(emulator: EmulatorProcess) -> None:

@@ -643,3 +643,21 @@ def test_memory_and_disk_agree(ops: list[tuple[Any, ...]], segment_bytes: int, r
                 assert disk.read(0, len(history) + 1) == history[disk.begin_sequence_number :]
         finally:
             store.close()
+
+
+def test_a_hubs_created_at_is_kept_until_the_store_is_gone(make_store: StoreFactory) -> None:
+    store = make_store()
+    assert store.created_at("tweets", 1_000) == 1_000
+    assert store.created_at("tweets", 2_000) == 1_000
+    assert store.created_at("telemetry", 3_000) == 3_000
+    with pytest.raises(ValueError, match="hub name"):
+        store.created_at("../x", 1)
+
+
+def test_a_hubs_created_at_survives_reopening_the_data_dir(make_disk: Callable[..., DiskStore]) -> None:
+    store = make_disk(fsync=FsyncPolicy.ALWAYS)
+    store.created_at("tweets", 1_700_000_000_123)
+    store.close()
+    again = make_disk()
+    assert again.created_at("tweets", 1_800_000_000_000) == 1_700_000_000_123
+    assert again.created_at("telemetry", 1_800_000_000_000) == 1_800_000_000_000
