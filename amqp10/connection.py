@@ -51,6 +51,7 @@ from .performatives import (
     Error,
     Flow,
     Open,
+    Received,
     Rejected,
     SaslInit,
     SaslMechanisms,
@@ -117,6 +118,19 @@ class MessageReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveriesSettled:
+    """The peer settled deliveries `first`..`last` (delivery ids) that we sent unsettled on `session`.
+
+    `state` is the outcome: Accepted, or Rejected (with the peer's error), Released, Modified.
+    """
+
+    session: Session
+    first: int
+    last: int
+    state: Any
+
+
+@dataclass(frozen=True, slots=True)
 class LinkDetached:
     link: Link
     error: Error | None
@@ -136,6 +150,7 @@ Event = (
     | LinkAttaching
     | CreditGranted
     | MessageReceived
+    | DeliveriesSettled
     | LinkDetached
     | ConnectionClosed
 )
@@ -454,8 +469,13 @@ class Connection:
         self._send_attach(link, None, None, None)
         self._detach(link, error)
 
-    def send_message(self, link: Link, payload: bytes, *, message_format: int = 0) -> int:
-        """Deliver one message, settled, on a sending link with credit; returns its delivery id."""
+    def send_message(
+        self, link: Link, payload: bytes, *, message_format: int = 0, settled: bool = True
+    ) -> int:
+        """Deliver one message on a sending link with credit; returns its delivery id.
+
+        Unsettled (`settled=False`), the peer's disposition comes back as a DeliveriesSettled event.
+        """
         if not link.can_send:
             raise LocalProtocolError(f"link {link.name!r} cannot send now (credit {link.credit})")
         session = link.session
@@ -472,7 +492,7 @@ class Connection:
                 delivery_id,
                 tag,
                 message_format,
-                True,
+                settled,
                 i < len(chunks) - 1,
                 chunk,
             )
@@ -901,9 +921,19 @@ class Connection:
             link.credit = link.credit_window
             self._send_link_flow(link)
 
-    def _on_disposition(self, channel: int, _disposition: Disposition, _payload: bytes) -> None:
-        # We send every delivery settled, so a peer's disposition needs no answer.
-        self._session(channel)
+    def _on_disposition(self, channel: int, disposition: Disposition, _payload: bytes) -> None:
+        session = self._session(channel)
+        if session is None or disposition.role != RECEIVER:
+            return  # a sender's word on deliveries we received: we settle those at once ourselves
+        # The receiver's outcome for deliveries we sent unsettled (ours sent settled get none).
+        first = disposition.first
+        last = first if disposition.last is None else disposition.last
+        if isinstance(disposition.state, Received) and not disposition.settled:
+            return  # progress on a partly received delivery: no outcome yet
+        if disposition.state is not None or disposition.settled:
+            self._events.append(DeliveriesSettled(session, first, last, disposition.state))
+        if not disposition.settled:  # rcv-settle-mode second: the sender settles last
+            self._send(channel, Disposition(SENDER, first, last, True, disposition.state))
 
     # ---- internals: writing -----------------------------------------------------------------------------
 
