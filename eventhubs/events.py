@@ -176,6 +176,11 @@ def encode_event(
     body: bytes, properties: dict[str, Any] | None = None, partition_key: str | None = None
 ) -> bytes:
     """One event as a single encoded message: (header and key annotation,) application properties, body."""
+    if partition_key is None and not properties:  # the common case, written at once
+        size = len(body)
+        if size < 256:
+            return b"".join((_DATA_8, bytes((size,)), body))
+        return b"".join((_DATA_32, size.to_bytes(4, "big"), body))
     out = bytearray(_key_sections(partition_key))
     if properties:
         out += bytes((0x00, 0x53, 0x74))  # application-properties: string keys, as the SDK writes them
