@@ -96,6 +96,10 @@ class EventSender:
         self._pending.clear()
         self.hub.close()
 
+    @property
+    def is_open(self) -> bool:
+        return self.hub._conn is not None
+
     def max_message_size(self, partition_id: str | None = None) -> int:
         """The largest batch the service accepts on the link to `partition_id` (None: the hub)."""
         return self._link(partition_id)[1]
@@ -139,11 +143,27 @@ class EventSender:
 
     def flush(self) -> SendStats:
         """Send every open batch and wait until the service has settled all of them."""
+        self.send_open()
+        self._wait(lambda: not self._pending, "hear the service settle the batches")
+        return self.stats
+
+    def send_open(self) -> None:
+        """Send every open batch, partly filled or not, without waiting for their settlement."""
         while self._open:
             target = next(iter(self._open))
             self._transmit(target[0], self._open.pop(target))
-        self._wait(lambda: not self._pending, "hear the service settle the batches")
-        return self.stats
+
+    @property
+    def open_events(self) -> int:
+        """Events added but not sent yet."""
+        return sum(batch.count for batch in self._open.values())
+
+    def idle(self) -> None:
+        """Between events from a slow source: take settlements that came back, keep the connection alive."""
+        self.hub.poll()
+        self._take_settlements()
+        self.hub.connection.check_timers(time.monotonic())
+        self.hub.flush()
 
     def _new_batch(self, target: tuple[str | None, str | None]) -> BatchPacker:
         if len(self._open) >= MAX_OPEN_BATCHES:
