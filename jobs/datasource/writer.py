@@ -194,8 +194,10 @@ def _from_arrow(batch: pa.RecordBatch, columns: SinkColumns) -> Iterator[Event]:
 
 def _events(data: Iterable[Any], columns: SinkColumns) -> Iterator[Event]:
     """Events from Spark's input: Arrow record batches (4.0+ batch, 4.1+ streaming) or Rows."""
+    import pyarrow as pa
+
     for item in data:
-        if hasattr(item, "num_rows") and hasattr(item, "schema"):  # a pyarrow.RecordBatch
+        if isinstance(item, pa.RecordBatch):
             yield from _from_arrow(item, columns)
         else:
             yield from _from_rows((item,), columns)
