@@ -160,17 +160,27 @@ def run(count: int, sink_rows: int) -> list[Figure]:
         f"\n== sink: {count:,} events of {EVENT_SIZE} bytes per client run, full batches; "
         f"then the Spark sink writing {sink_rows:,} rows"
     )
+    # Each client runs twice, alternating with the other, and its best run counts: on a machine shared
+    # with other work, a run that happened to share its cores says little about the client.
     runs: list[Run] = []
     with BaselineProcess() as baseline:
-        runs.append(sdk_producer("baseline (acks only)", baseline.pid, baseline.connection_string, count))
-        runs.append(our_sender("baseline (acks only)", baseline.pid, baseline.connection_string, count))
+        for _ in (1, 2):
+            runs.append(sdk_producer("baseline (acks only)", baseline.pid, baseline.connection_string, count))
+            runs.append(our_sender("baseline (acks only)", baseline.pid, baseline.connection_string, count))
     with EmulatorProcess() as emulator:
-        runs.append(sdk_producer("emulator", emulator.pid, emulator.connection_string, count))
-        runs.append(our_sender("emulator", emulator.pid, emulator.connection_string, count))
-        runs.append(cli("sdk", emulator, count))
-        runs.append(cli("hubstream", emulator, count))
+        for _ in (1, 2):
+            runs.append(sdk_producer("emulator", emulator.pid, emulator.connection_string, count))
+            runs.append(our_sender("emulator", emulator.pid, emulator.connection_string, count))
+        for _ in (1, 2):
+            runs.append(cli("sdk", emulator, count))
+            runs.append(cli("hubstream", emulator, count))
     with EmulatorProcess() as emulator:
         runs.append(spark_sink(emulator, sink_rows))
+
+    def best(client: str, server: str) -> Run:
+        return max(
+            (r for r in runs if r.client == client and r.server == server), key=lambda r: r.events_per_s
+        )
 
     header = ("client", "server", "events/s", "wall s", "client CPU s", "client CPU %", "server CPU s",
               "server CPU %")  # fmt: skip
@@ -184,7 +194,13 @@ def run(count: int, sink_rows: int) -> list[Figure]:
     print(table(rows, header))
     print("(CPU %: share of one core over the wall time; '-': the client ran in other processes)")
 
-    sdk_base, ours_base, sdk_em, ours_em, cli_sdk, cli_ours, sink = runs
+    base, ours, sdk = "baseline (acks only)", "hubstream EventSender", "SDK producer"
+    sdk_base, ours_base = best(sdk, base), best(ours, base)
+    sdk_em, ours_em = best(sdk, "emulator"), best(ours, "emulator")
+    cli_sdk = best("python -m producers --engine sdk", "emulator")
+    cli_ours = best("python -m producers --engine hubstream", "emulator")
+    sink = runs[-1]
+    print("(ratios and the summary take each client's best run)")
     ratio = ours_em.events_per_s / sdk_em.events_per_s
 
     def over(a: Run, b: Run) -> float:
