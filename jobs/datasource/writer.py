@@ -10,9 +10,9 @@ Each task sends its rows over one connection with hubstream's own sender (`hubcl
 Hubs batches, several in flight, and `write()` returns (the task commits) only once the service has
 settled every batch. **Delivery is at-least-once**: a task that fails, or is retried by Spark, or a
 streaming micro-batch that is run again after a restart, sends its rows again, and events the service
-had already stored before the failure are then stored twice. Event Hubs has no idempotent or
-transactional publishing that a sink could use to do better; deduplicate downstream when it matters
-(e.g. by an id in the body or the properties).
+had already stored before the failure are then stored twice. The sink does not use Event Hubs'
+idempotent publishing (a preview in some SDKs, not in the Python one), and the service has no
+transactions; deduplicate downstream when it matters (e.g. by an id in the body or the properties).
 
 An event larger than the hub accepts fails the task, naming the Spark partition and the row's position
 in it; nothing is skipped silently.
