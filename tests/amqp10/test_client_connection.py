@@ -195,10 +195,10 @@ def test_unsettled_deliveries_come_back_settled_with_their_outcome() -> None:
     pair.server.settle(second.link, second.delivery_id, error=Error("amqp:decode-error", "bad"))
     pair.pump()
     oversize, accepted, rejected = pair.of(DeliveriesSettled)
-    assert oversize.first == ids[2] and isinstance(oversize.state, Rejected)
+    assert oversize.first == ids[2] and isinstance(oversize.state, Rejected) and oversize.state.error
     assert oversize.state.error.condition == "amqp:link:message-size-exceeded"
     assert (accepted.first, accepted.last, type(accepted.state)) == (ids[0], ids[0], Accepted)
-    assert rejected.first == ids[1] and isinstance(rejected.state, Rejected)
+    assert rejected.first == ids[1] and isinstance(rejected.state, Rejected) and rejected.state.error
     assert rejected.state.error.condition == "amqp:decode-error"
 
 
@@ -213,8 +213,9 @@ def test_an_unsettled_outcome_is_settled_by_the_sender() -> None:
     pair.server._send(session.channel, Disposition(RECEIVER, delivery_id, None, False, Accepted()))
     pair.client.receive_data(pair.server.data_to_send())
     assert [e.first for e in drain(pair.client) if isinstance(e, DeliveriesSettled)] == [delivery_id]
-    frame, _ = parse_frame(pair.client.data_to_send(), 0, 1 << 20, Decoder(Limits()))
-    echo = frame.body
+    parsed = parse_frame(pair.client.data_to_send(), 0, 1 << 20, Decoder(Limits()))
+    assert parsed is not None
+    echo = parsed[0].body
     assert isinstance(echo, Disposition) and echo.role == SENDER and echo.settled
     assert (echo.first, type(echo.state)) == (delivery_id, Accepted)
 
