@@ -84,3 +84,34 @@ def test_a_rejected_batch_raises_the_services_error(emulator: EmulatorProcess) -
         sender.send_encoded(b"\x00\x53\x99 not a message", None, None)  # in the same batch
         with pytest.raises(DecodeFailedError, match="rejected a batch of 2 events: amqp:decode-error"):
             sender.flush()
+
+
+def test_several_batches_are_in_flight_but_never_more_than_asked(
+    emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[int] = []
+    transmit = EventSender._transmit
+
+    def watched(self: EventSender, partition_id: str | None, batch: object) -> None:
+        transmit(self, partition_id, batch)  # type: ignore[arg-type]
+        seen.append(len(self._pending))
+
+    monkeypatch.setattr(EventSender, "_transmit", watched)
+    with EventSender(endpoint(emulator), timeout_s=20, in_flight=2) as sender:
+        for _ in range(30):  # 250 kB events, 4 to a 1 MiB batch: 8 batches, settled as each is stored
+            sender.send(b"x" * 250_000)
+        assert sender.flush().events == 30
+    assert max(seen) == 2
+
+
+def test_a_released_batch_raises() -> None:
+    """The service may release a delivery (not stored, no error): that is a failure too, never success."""
+    from amqp10.connection import DeliveriesSettled
+    from amqp10.performatives import Released
+    from eventhubs.errors import EventHubsError
+
+    sender = EventSender(Endpoint("localhost", 1, False, HUB), timeout_s=1)
+    sender._pending[7] = (3, 1000)
+    with pytest.raises(EventHubsError, match="did not store a batch of 3 events \\(Released\\)"):
+        sender._settled(DeliveriesSettled(None, 7, 7, Released()))  # type: ignore[arg-type]
+    assert sender.stats.events == 0
