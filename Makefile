@@ -12,7 +12,7 @@ SPARK3_VENV ?= .venv-spark3
 DIST ?= dist
 
 .DEFAULT_GOAL := help
-.PHONY: help venv java test test-spark3 lint bench emulator run wheel clean
+.PHONY: help venv java test test-spark3 lint bench bench-sink emulator run wheel clean
 
 help: ## list the targets
 	@echo "Usage: make TARGET"
@@ -75,6 +75,9 @@ lint: venv ## ruff and mypy over the code and the tests
 
 bench: venv ## run the benchmarks
 	$(VENV_PY) -m bench
+
+bench-sink: venv ## only the sink benchmarks: our sender and engine vs the SDK producer, the Spark sink
+	$(VENV_PY) -m bench --only sink
 
 emulator: venv ## start the Event Hubs emulator in the foreground (python -m emulator)
 	$(VENV_PY) -m emulator

@@ -30,6 +30,7 @@ from .events import (
     ConnectionClosed,
     ConnectionOpened,
     CreditGranted,
+    DeliveriesSettled,
     Event,
     LinkAttached,
     LinkAttaching,
@@ -70,9 +71,9 @@ from .types import Symbol
 # Where the application and the other packages have always imported them from.
 __all__ = [
     "CLIENT_TRANSITIONS", "NEED_DATA", "RECEIVER", "RECEIVER_CREDIT", "SENDER", "SESSION_WINDOW",
-    "TRANSITIONS", "Connection", "ConnectionClosed", "ConnectionOpened", "CreditGranted", "Event", "Link",
-    "LinkAttached", "LinkAttaching", "LinkDetached", "LinkState", "MessageReceived", "Session",
-    "SessionState", "State",
+    "TRANSITIONS", "Connection", "ConnectionClosed", "ConnectionOpened", "CreditGranted", "DeliveriesSettled",
+    "Event", "Link", "LinkAttached", "LinkAttaching", "LinkDetached", "LinkState", "MessageReceived",
+    "Session", "SessionState", "State",
 ]  # fmt: skip
 
 _TAG = struct.Struct(">I")
@@ -255,8 +256,13 @@ class Connection:
         """Answer an attach with a refusal: an attach echoing the terminus, then a closing detach."""
         link.session.refuse(link, error)
 
-    def send_message(self, link: Link, payload: bytes, *, message_format: int = 0) -> int:
-        """Deliver one message, settled, on a sending link with credit; returns its delivery id."""
+    def send_message(
+        self, link: Link, payload: bytes, *, message_format: int = 0, settled: bool = True
+    ) -> int:
+        """Deliver one message on a sending link with credit; returns its delivery id.
+
+        Unsettled (`settled=False`), the peer's disposition comes back as a DeliveriesSettled event.
+        """
         # Written here rather than handed to the session: it runs once per message, and a call costs.
         if not link.can_send:
             raise LocalProtocolError(f"link {link.name!r} cannot send now (credit {link.credit})")
@@ -274,7 +280,7 @@ class Connection:
                 delivery_id,
                 tag,
                 message_format,
-                True,
+                settled,
                 i < len(chunks) - 1,
                 chunk,
             )

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .performatives import Attach, Error
 
 if TYPE_CHECKING:
-    from .session import Link
+    from .session import Link, Session
 
 
 class _NeedData:
@@ -73,12 +73,26 @@ class ConnectionClosed:
     clean: bool
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveriesSettled:
+    """The peer settled deliveries `first`..`last` (delivery ids) that we sent unsettled on `session`.
+
+    `state` is the outcome: Accepted, or Rejected (with the peer's error), Released, Modified.
+    """
+
+    session: Session
+    first: int
+    last: int
+    state: Any
+
+
 Event = (
     ConnectionOpened
     | LinkAttached
     | LinkAttaching
     | CreditGranted
     | MessageReceived
+    | DeliveriesSettled
     | LinkDetached
     | ConnectionClosed
 )

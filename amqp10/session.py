@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import LocalProtocolError, RemoteProtocolError
-from .events import CreditGranted, Event, LinkAttached, LinkAttaching, LinkDetached, MessageReceived
+from .events import (
+    CreditGranted,
+    DeliveriesSettled,
+    Event,
+    LinkAttached,
+    LinkAttaching,
+    LinkDetached,
+    MessageReceived,
+)
 from .frames import TransferFields, encode_frame
 from .performatives import (
     Accepted,
@@ -26,6 +34,7 @@ from .performatives import (
     End,
     Error,
     Flow,
+    Received,
     Rejected,
     Source,
     Target,
@@ -327,8 +336,18 @@ class Session:
             return
         self._delivered(link, first[1], first[2], first[3], first[4], data)
 
-    def on_disposition(self, _disposition: Disposition, _payload: bytes) -> None:
-        pass  # we send every delivery settled, so a peer's disposition needs no answer
+    def on_disposition(self, disposition: Disposition, _payload: bytes) -> None:
+        if disposition.role != RECEIVER:
+            return  # a sender's word on deliveries we received: we settle those at once ourselves
+        # The receiver's outcome for deliveries we sent unsettled (ours sent settled get none).
+        first = disposition.first
+        last = first if disposition.last is None else disposition.last
+        if isinstance(disposition.state, Received) and not disposition.settled:
+            return  # progress on a partly received delivery: no outcome yet
+        if disposition.state is not None or disposition.settled:
+            self._events.append(DeliveriesSettled(self, first, last, disposition.state))
+        if not disposition.settled:  # rcv-settle-mode second: the sender settles last
+            self._send(Disposition(SENDER, first, last, True, disposition.state))
 
     # ---- internals ----------------------------------------------------------------------------------
 

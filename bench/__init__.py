@@ -8,6 +8,8 @@ server as a child process (the emulator via `EmulatorProcess`, the do-nothing ba
 - `bench.egress`: SDK consumer reading a partition of a million events back from disk.
 - `bench.memory`: the emulator's resident memory with those events on disk, before and after a restart.
 - `bench.producer`: the `python -m producers` CLI against a bare SDK loop sending the same events.
+- `bench.sink`: hubstream's own sender against the SDK producer (ack-only endpoint and emulator), the
+  producers' two engines, and the Spark sink writing a million rows (`python -m bench --only sink`).
 
 This module holds what they share: progress lines, CPU clocks, the event body and the summary rows;
 `bench.tables` lays the results out.

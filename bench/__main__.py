@@ -13,7 +13,8 @@ from .tables import table
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmark the emulator with the azure-eventhub SDK: ingest, egress and memory. "
+        description="Benchmark the emulator with the azure-eventhub SDK (ingest, egress, memory), the Spark "
+        "job, and hubstream's own sender and Spark sink (sink). "
         "Figures are printed and compared with targets; nothing is asserted.",
     )
     parser.add_argument(
@@ -22,10 +23,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="small sizes (30,000 ingested, 100,000 stored events): ~1-2 minutes",
     )
     parser.add_argument(
-        "--only", choices=["ingest", "egress", "memory", "producer", "job"], help="run one measurement"
+        "--only",
+        choices=["ingest", "egress", "memory", "producer", "job", "sink"],
+        help="run one measurement (sink: our sender, the producers' engines and the Spark sink)",
     )
     parser.add_argument(
         "--ingest-events", type=int, help="events per ingest run (default 300,000; quick 30,000)"
+    )
+    parser.add_argument(
+        "--sink-rows", type=int, help="rows the Spark sink writes (default 1,000,000; quick 100,000)"
     )
     parser.add_argument(
         "--stored-events",
@@ -39,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     ingest_events = args.ingest_events or (30_000 if args.quick else 300_000)
     stored_events = args.stored_events or (100_000 if args.quick else 1_000_000)
-    wanted = {args.only} if args.only else {"ingest", "egress", "memory", "producer", "job"}
+    sink_rows = args.sink_rows or (100_000 if args.quick else 1_000_000)
+    wanted = {args.only} if args.only else {"ingest", "egress", "memory", "producer", "job", "sink"}
     started = time.monotonic()
     figures: list[Figure] = []
 
@@ -68,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
                 if "egress" in wanted:
                     figures.append(memory.after_reads(filled))
                 figures += memory.after_restart(filled)
+
+    if "sink" in wanted:
+        from . import sink
+
+        figures += sink.run(ingest_events, sink_rows)
 
     if "job" in wanted:
         from . import job

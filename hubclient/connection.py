@@ -206,6 +206,25 @@ class HubConnection:
             raise self.error(detached.error, "the service refused the receiver")
         return link
 
+    def attach_sender(self, name: str, source: Source, target: Target) -> tuple[Link, int | None]:
+        """Attach a sending link for unsettled deliveries and wait for the service's answer; return it and
+        the max-message-size the service announced (None: it set none). A refusal raises with its reason."""
+        assert self._session is not None
+        deadline = time.monotonic() + self.timeout_s
+        link = self.connection.attach(
+            self._session, name, SENDER, source=source, target=target, settled=False
+        )
+        self._watched.add(link)  # from here on, its detach ends the send
+        attached = self.wait_for(
+            lambda ev: isinstance(ev, LinkAttached) and ev.link is link, deadline, "attach the sender"
+        )
+        if attached.remote.target is None:  # refused: the detach that follows says why
+            detached = self.wait_for(
+                lambda ev: isinstance(ev, LinkDetached) and ev.link is link, deadline, "attach the sender"
+            )
+            raise self.error(detached.error, "the service refused the sender")
+        return link, attached.remote.max_message_size or None
+
     def request(
         self, node: str, properties: dict[str, Any], body: Any, deadline: float | None = None
     ) -> nodes.Reply:
@@ -270,6 +289,21 @@ class HubConnection:
         if data is not None:
             conn.receive_data(data, now)
         conn.check_timers(now)
+
+    def poll(self) -> None:
+        """Feed whatever bytes have already arrived, without waiting."""
+        sock, conn = self._sock, self.connection
+        assert sock is not None
+        sock.setblocking(False)
+        try:
+            data = sock.recv(READ_SIZE)
+        except (BlockingIOError, ssl.SSLWantReadError):
+            return
+        except OSError as exc:
+            raise ConnectionLostError(f"{self.where}: connection lost: {exc}") from None
+        finally:
+            sock.settimeout(self.timeout_s)
+        conn.receive_data(data, time.monotonic())
 
     def take_events(self) -> list[Any]:
         """The events so far: those kept back by a wait first, then what the bytes read hold."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from .client import producer_client
 from .events import Event
@@ -32,9 +32,29 @@ def send_events(
     partition_id: str | None = None,
     stop: threading.Event | None = None,
     progress: Progress | None = None,
+    engine: Literal["sdk", "hubstream"] = "sdk",
 ) -> SendStats:
-    """Send `events` to the settings' event hub with the settings' producer options."""
+    """Send `events` to the settings' event hub with the settings' producer options.
+
+    `engine="hubstream"` sends with hubstream's own client (`producers/engine.py`): the same batches,
+    several in flight, for load tests faster than the SDK goes; no retries.
+    """
     options = settings.producer
+    if engine == "hubstream":
+        from hubclient.connection import Endpoint
+
+        from .engine import HubstreamSender
+
+        hub = settings.eventhub
+        endpoint = Endpoint.connect_to(hub.connection_string, hub.fully_qualified_namespace, hub.name)
+        return HubstreamSender(
+            endpoint,
+            rate=options.rate,
+            linger_s=options.linger_s,
+            on_oversize=options.on_oversize,
+            partition_id=partition_id,
+            progress=progress,
+        ).send(events, count=count, duration_s=duration_s, stop=stop)
     with producer_client(settings.eventhub, options) as client:
         sender = Sender(
             client,

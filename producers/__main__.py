@@ -17,6 +17,7 @@ from azure.eventhub.exceptions import EventHubError
 
 from conf import Settings, SettingsError, add_settings_arguments, settings_from_arguments
 from conf.arguments import positive_float, positive_int
+from eventhubs.errors import EventHubsError
 
 from . import send_events
 from .events import Event
@@ -29,6 +30,15 @@ EXAMPLES = """examples:
   python -m producers --profile local --source telemetry --devices 20 --rate 500 --duration 60
   python -m producers --profile azure --source twitter --query "#Azure lang:en"   (needs X_BEARER_TOKEN)
   python -m producers --profile local --source file --file events.jsonl --key-field id
+  python -m producers --profile local --engine hubstream --source test --count 1000000   (a load test)
+
+engines:
+  sdk        the azure-eventhub SDK's EventHubProducerClient (default): what Azure's docs show, with the
+             SDK's retries; it waits for each batch's acknowledgement before sending the next.
+  hubstream  hubstream's own AMQP client (hubclient/sender.py): the same batches, byte for byte, with
+             several in flight and a few microseconds of Python per event, for load tests faster than the
+             SDK can go. No retries: a refused batch stops the run with the service's error. An event
+             counts as sent once the service has acknowledged its batch.
 """
 
 
@@ -53,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--partition-id", help="send every event to this partition (default: by key, or spread)"
     )
     sending = parser.add_argument_group("sending (defaults from the profile's [producer] table)")
+    sending.add_argument(
+        "--engine",
+        choices=("sdk", "hubstream"),
+        default="sdk",
+        help="the client that sends: the azure-eventhub SDK, or hubstream's own (see engines below; "
+        "default: %(default)s)",
+    )
     sending.add_argument(
         "--linger", type=positive_float, metavar="SECONDS", help="send a partly filled batch after"
     )
@@ -132,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = apply_flags(settings_from_arguments(args), args)
         events = make_source(args.source, settings, args, stop)
-        log.info("sending %s events to event hub %r (profile %s)", args.source, settings.eventhub.name,
-                 settings.profile)  # fmt: skip
+        log.info("sending %s events to event hub %r (profile %s, engine %s)", args.source,
+                 settings.eventhub.name, settings.profile, args.engine)  # fmt: skip
         progress = None if args.quiet else make_progress(args.count)
         stats = send_events(
             settings,
@@ -143,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             partition_id=args.partition_id,
             stop=stop,
             progress=progress,
+            engine=args.engine,
         )
     except OversizeEvent as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -150,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except EventHubError as exc:
+    except (EventHubError, EventHubsError) as exc:
         print(f"error: Event Hubs refused or failed: {exc}", file=sys.stderr)
         return 1
     print(stats.summary(), file=sys.stderr)

@@ -408,3 +408,16 @@ class EventHubsDataSource(DataSource):
 
     def streamReader(self, schema: StructType) -> DataSourceStreamReader:
         return EventHubsStreamReader(self.parsed)
+
+    # The sink (`writer.py`): `df.write` / `df.writeStream` with the connector's sink columns.
+    def writer(self, schema: StructType, overwrite: bool) -> Any:
+        from .writer import EventHubsWriter, SinkOptions, check_append, sink_columns
+
+        check_append(overwrite)
+        return EventHubsWriter(SinkOptions.of(self.parsed), sink_columns(schema))
+
+    def streamWriter(self, schema: StructType, overwrite: bool) -> Any:
+        from .writer import EventHubsStreamWriter, SinkOptions, check_append, sink_columns
+
+        check_append(overwrite)
+        return EventHubsStreamWriter(SinkOptions.of(self.parsed), sink_columns(schema))

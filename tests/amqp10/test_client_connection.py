@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from amqp10.codec import Decoder, Limits
 from amqp10.connection import (
     NEED_DATA,
     RECEIVER,
@@ -19,6 +20,7 @@ from amqp10.connection import (
     ConnectionClosed,
     ConnectionOpened,
     CreditGranted,
+    DeliveriesSettled,
     Event,
     Link,
     LinkAttached,
@@ -28,7 +30,8 @@ from amqp10.connection import (
     State,
 )
 from amqp10.errors import ProtocolError
-from amqp10.performatives import Begin, End, Error, Source, Target
+from amqp10.frames import parse_frame
+from amqp10.performatives import Accepted, Begin, Disposition, End, Error, Rejected, Source, Target
 from amqp10.states import LINK_TRANSITIONS, SESSION_TRANSITIONS, LinkState, SessionState
 
 
@@ -174,6 +177,48 @@ def test_a_sender_waits_for_credit_and_the_server_receives() -> None:
     pair.pump()
     (received,) = pair.of(MessageReceived, "server")
     assert received.payload == b"request" and received.settled
+
+
+def test_unsettled_deliveries_come_back_settled_with_their_outcome() -> None:
+    pair = opened()
+    session = pair.client.begin()
+    link = pair.client.attach(
+        session, "s", SENDER, source=Source("me"), target=Target("hub"), settled=False
+    )  # fmt: skip
+    pair.pump()
+    ids = [pair.client.send_message(link, b"x" * 3000, message_format=0x80013700, settled=False)]
+    ids.append(pair.client.send_message(link, b"y", settled=False))
+    ids.append(pair.client.send_message(link, b"z" * 5000, settled=False))  # over max-message-size 4096
+    pair.pump()
+    first, second = pair.of(MessageReceived, "server")
+    assert not first.settled and first.message_format == 0x80013700 and first.payload == b"x" * 3000
+    pair.server.settle(first.link, first.delivery_id)
+    pair.server.settle(second.link, second.delivery_id, error=Error("amqp:decode-error", "bad"))
+    pair.pump()
+    oversize, accepted, rejected = pair.of(DeliveriesSettled)
+    assert oversize.first == ids[2] and isinstance(oversize.state, Rejected) and oversize.state.error
+    assert oversize.state.error.condition == "amqp:link:message-size-exceeded"
+    assert (accepted.first, accepted.last, type(accepted.state)) == (ids[0], ids[0], Accepted)
+    assert rejected.first == ids[1] and isinstance(rejected.state, Rejected) and rejected.state.error
+    assert rejected.state.error.condition == "amqp:decode-error"
+
+
+def test_an_unsettled_outcome_is_settled_by_the_sender() -> None:
+    """A receiver in rcv-settle-mode second leaves settling to the sender: it gets our settled echo."""
+    pair = opened()
+    session = pair.client.begin()
+    link = pair.client.attach(session, "s", SENDER, source=Source("me"), target=Target("hub"), settled=False)
+    pair.pump()
+    delivery_id = pair.client.send_message(link, b"m", settled=False)
+    pair.pump()
+    pair.server._send(session.channel, Disposition(RECEIVER, delivery_id, None, False, Accepted()))
+    pair.client.receive_data(pair.server.data_to_send())
+    assert [e.first for e in drain(pair.client) if isinstance(e, DeliveriesSettled)] == [delivery_id]
+    parsed = parse_frame(pair.client.data_to_send(), 0, 1 << 20, Decoder(Limits()))
+    assert parsed is not None
+    echo = parsed[0].body
+    assert isinstance(echo, Disposition) and echo.role == SENDER and echo.settled
+    assert (echo.first, type(echo.state)) == (delivery_id, Accepted)
 
 
 def test_a_refused_attach_detaches_with_the_peer_error() -> None:
