@@ -43,9 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--tls-port",
         type=int,
-        default=AMQPS_PORT,
+        default=None,
         help="AMQP over TLS port, as clients built from a host name dial it; 0 for any free one "
-        "(default: %(default)s)",
+        f"(default: {AMQPS_PORT}, left out with a warning when another process holds it)",
     )
     parser.add_argument(
         "--ws-port",
@@ -116,16 +116,19 @@ async def serve(args: argparse.Namespace) -> int:
             store.close()
             print(f"error: cannot set up TLS: {exc}", file=sys.stderr)
             return 2
-    ws_default = args.ws_port is None
+    # A default port that is taken (a second emulator) or forbidden (443 without root) is left out with
+    # a note saying what to do; a port asked for by flag must be had.
+    tls_default, ws_default = args.tls_port is None, args.ws_port is None
+    tls_port = None if args.no_tls else (AMQPS_PORT if tls_default else args.tls_port)
     ws_port = None if args.no_tls or args.no_websocket else (WEBSOCKET_PORT if ws_default else args.ws_port)
-    ws_note = ""
+    notes: list[str] = []
     while True:
         server = EmulatorServer(
             Namespace(config, store),
             args.host,
             args.port,
             ssl_context=context,
-            tls_port=None if args.no_tls else args.tls_port,
+            tls_port=tls_port,
             ws_port=ws_port,
             retention_interval_s=config.retention_check_seconds,
         )
@@ -133,9 +136,17 @@ async def serve(args: argparse.Namespace) -> int:
             await server.start()
             break
         except ListenError as exc:
-            if exc.which == "websocket" and ws_default and exc.errno in (errno.EACCES, errno.EADDRINUSE):
-                ws_note = _websocket_advice(exc)
+            refused = exc.errno in (errno.EACCES, errno.EADDRINUSE)
+            if exc.which == "websocket" and ws_default and refused:
+                notes.append(_websocket_advice(exc))
                 ws_port = None  # serve the rest; say what to do
+                continue
+            if exc.which == "amqps" and tls_default and refused:
+                notes.append(
+                    f"TLS: not served: port {exc.port} is taken ({exc.cause.strerror}; another emulator?). "
+                    'Give this one --tls-port N and clients custom_endpoint_address="sb://localhost:N".'
+                )
+                tls_port = None
                 continue
             store.close()
             flag = {"amqp": "--port", "amqps": "--tls-port (or --no-tls)", "websocket": "--ws-port"}[
@@ -162,8 +173,8 @@ async def serve(args: argparse.Namespace) -> int:
         print(
             f"WebSockets: wss://{host}:{server.ws_port}{WEBSOCKET_PATH} (subprotocol AMQPWSB10)", flush=True
         )
-    elif ws_note:
-        print(ws_note, flush=True)
+    for note in notes:
+        print(note, flush=True)
     print(f"Connection string: {connection_string(config, server.port, host)}", flush=True)
     await stop.wait()
     log.info("stopping")

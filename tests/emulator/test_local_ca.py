@@ -7,6 +7,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -116,3 +117,51 @@ def test_the_users_own_certificate_and_key(tmp_path: Path) -> None:
             with client.wrap_socket(raw, server_hostname="localhost") as tls:
                 assert tls.version() is not None
     assert not (tmp_path / "unused").exists()
+
+
+def test_taken_default_ports_are_left_out_with_what_to_do(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A second emulator (5671 taken) or no root (443 refused): the rest is served, and the note says how."""
+    import asyncio
+    import os
+    import signal
+
+    import emulator.__main__ as cli
+
+    held = [socket.create_server(("127.0.0.1", 0)) for _ in range(2)]
+    try:
+        monkeypatch.setattr(cli, "AMQPS_PORT", held[0].getsockname()[1])
+        monkeypatch.setattr(cli, "WEBSOCKET_PORT", held[1].getsockname()[1])
+        args = cli.build_parser().parse_args(["--port", "0"])
+
+        async def run() -> int:
+            task = asyncio.create_task(cli.serve(args))
+            for _ in range(100):
+                seen.append(capsys.readouterr().out)
+                if "Connection string" in "".join(seen):
+                    break
+                await asyncio.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGINT)
+            return await task
+
+        seen: list[str] = []
+        code = asyncio.run(run())
+    finally:
+        for sock in held:
+            sock.close()
+    out = "".join(seen) + capsys.readouterr().out
+    assert code == 0
+    assert "TLS: not served: port" in out and "--tls-port N" in out
+    assert "WebSockets: not served: port" in out and "--ws-port 8443" in out
+
+
+def test_a_taken_port_asked_for_by_flag_is_an_error(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as held:
+        port = held.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "emulator", "--port", "0", "--tls-port", str(port)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert f"cannot listen for amqps on 127.0.0.1:{port}" in result.stderr and "--tls-port" in result.stderr
