@@ -18,7 +18,7 @@ import time
 from amqp10.connection import Connection
 from amqp10.errors import ProtocolError
 from amqp10.performatives import Error
-from amqp10.websocket import WebSocketServer
+from amqp10.websocket import WebSocketError, WebSocketServer
 from eventhubs.links import WEBSOCKET_PATH
 
 from .config import DEFAULT_RETENTION_CHECK_SECONDS
@@ -73,6 +73,12 @@ class _AmqpProtocol(asyncio.Protocol):
                 if not data:
                     return
             self.handler.receive_data(data)
+        except WebSocketError as exc:
+            log.warning("%s broke the WebSocket binding, closing its connection: %s", self.peer, exc)
+            if self.transport is not None and self.websocket is not None:
+                self.transport.write(self.websocket.data_to_send())
+            self._abort()
+            return
         except ProtocolError as exc:
             log.warning("%s broke the protocol, closing its connection: %s", self.peer, exc)
         except Exception:

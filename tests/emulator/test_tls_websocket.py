@@ -230,3 +230,30 @@ def test_the_ca_command_prints_the_trust_step_per_ecosystem(local_ca_dir: Path) 
     assert f'NODE_EXTRA_CA_CERTS="{ca}"' in out
     assert "spark.driver.extraJavaOptions=-Djavax.net.ssl.trustStore=" in out
     assert "spark.executor.extraJavaOptions" in out
+
+
+def test_a_websocket_that_breaks_the_binding_is_closed_and_the_server_carries_on(
+    emulator: EmulatorProcess,
+) -> None:
+    import socket
+    import ssl
+
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import Request, TextMessage
+
+    context = ssl.create_default_context(cafile=str(emulator.ca_file))
+    with socket.create_connection(("127.0.0.1", emulator.ws_port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            ws = WSConnection(ConnectionType.CLIENT)
+            tls.sendall(ws.send(Request(host="localhost", target="/$servicebus/websocket",
+                                        subprotocols=["AMQPWSB10"])))  # fmt: skip
+            ws.receive_data(tls.recv(4096))
+            tls.sendall(ws.send(TextMessage(data="not AMQP")))
+            closed = b""
+            while chunk := tls.recv(4096):
+                closed += chunk
+    assert closed  # a close frame, then the end of the stream
+    with EventHubProducerClient.from_connection_string(
+        AZURE_STYLE, eventhub_name=HUB, **client_options(emulator, "websocket")
+    ) as producer:
+        assert producer.get_partition_ids() == ["0", "1", "2", "3"]
