@@ -16,7 +16,7 @@ from cryptography import x509
 
 from emulator.process import EmulatorProcess
 from emulator.tls import LocalCA, ca_dir, server_context, server_names
-from emulator.trust import trust_certifi, untrust_certifi
+from emulator.trust import java_options, trust_certifi, untrust_certifi
 
 
 def test_the_ca_folder_is_per_user_and_overridable(tmp_path: Path) -> None:
@@ -165,3 +165,45 @@ def test_a_taken_port_asked_for_by_flag_is_an_error(tmp_path: Path) -> None:
         )  # fmt: skip
     assert result.returncode == 2
     assert f"cannot listen for amqps on 127.0.0.1:{port}" in result.stderr and "--tls-port" in result.stderr
+
+
+JAVA_CHECK = """
+import javax.net.ssl.*;
+
+public class TlsCheck {
+    public static void main(String[] args) throws Exception {
+        SSLSocketFactory factory = (SSLSocketFactory) SSLSocketFactory.getDefault();
+        SSLSocket socket = (SSLSocket) factory.createSocket(args[0], Integer.parseInt(args[1]));
+        SSLParameters params = socket.getSSLParameters();
+        params.setEndpointIdentificationAlgorithm("HTTPS");  // check the name, as clients do
+        socket.setSSLParameters(params);
+        socket.startHandshake();
+        System.out.println("trusted " + socket.getSession().getPeerPrincipal());
+        socket.close();
+    }
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="needs a JDK")
+def test_a_jvm_trusts_the_emulator_with_the_printed_truststore_options(tmp_path: Path) -> None:
+    """What Spark's extraJavaOptions do: JSSE with the truststore, hostname checked, on the TLS port."""
+    source = tmp_path / "TlsCheck.java"
+    source.write_text(JAVA_CHECK)
+    with EmulatorProcess(ca_dir=tmp_path / "ca") as process:
+        store = LocalCA.load_or_create(tmp_path / "ca").java_truststore()
+        options = java_options(store).split()
+        for host in ("localhost", "127.0.0.1"):
+            trusted = subprocess.run(
+                ["java", *options, str(source), host, str(process.tls_port)],
+                capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert trusted.returncode == 0, trusted.stderr
+            assert "trusted CN=localhost" in trusted.stdout
+        untrusted = subprocess.run(
+            ["java", str(source), "localhost", str(process.tls_port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert untrusted.returncode != 0 and "PKIX path building failed" in untrusted.stderr
