@@ -207,3 +207,29 @@ def test_a_jvm_trusts_the_emulator_with_the_printed_truststore_options(tmp_path:
             timeout=120,
         )
     assert untrusted.returncode != 0 and "PKIX path building failed" in untrusted.stderr
+
+
+NODE_CHECK = """
+const tls = require("tls");
+const [host, port] = process.argv.slice(1);
+const socket = tls.connect({ host, port: Number(port), servername: host }, () => {
+  console.log("trusted " + socket.getPeerCertificate().subject.CN);
+  socket.end();
+});
+socket.on("error", (err) => { console.error(err.code); process.exit(1); });
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js")
+def test_node_trusts_the_emulator_with_node_extra_ca_certs(tmp_path: Path) -> None:
+    import os
+
+    with EmulatorProcess(ca_dir=tmp_path / "ca") as process:
+        assert process.ca_file is not None
+        command = ["node", "-e", NODE_CHECK, "localhost", str(process.tls_port)]
+        env = {**os.environ, "NODE_EXTRA_CA_CERTS": str(process.ca_file)}
+        trusted = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+        env.pop("NODE_EXTRA_CA_CERTS")
+        untrusted = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+    assert trusted.returncode == 0 and "trusted localhost" in trusted.stdout, trusted.stderr
+    assert untrusted.returncode != 0 and "UNABLE_TO_VERIFY_LEAF_SIGNATURE" in untrusted.stderr
