@@ -106,6 +106,13 @@ class ProducerSettings:
     twitter_bearer_token_env: str = "X_BEARER_TOKEN"
     telemetry_devices: int = 10
     telemetry_interval_s: float = 0.0  # the tutorial sends without pausing; --rate paces it
+    # How the SDK reaches the namespace: "amqp" (TLS, port 5671) or "websocket" (AMQP over WebSockets, wss
+    # on 443, for networks that open only 443). connection_verify: a CA bundle to trust instead of
+    # certifi's (the emulator's local CA: `python -m emulator ca`). custom_endpoint_address: where to
+    # dial instead, "sb://host:port" (an emulator's --tls-port/--ws-port other than 5671/443).
+    transport: Literal["amqp", "websocket"] = "amqp"
+    connection_verify: str | None = None
+    custom_endpoint_address: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,29 @@
-"""`python -m emulator`: serve a local Event Hubs namespace over AMQP 1.0."""
+"""`python -m emulator`: serve a local Event Hubs namespace over AMQP 1.0 (plain, TLS and WebSockets).
+
+`python -m emulator ca` shows the local certificate authority and how each kind of client trusts it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import dataclasses
+import errno
 import logging
 import signal
+import ssl
 import sys
 from pathlib import Path
+
+from eventhubs.links import AMQPS_PORT, WEBSOCKET_PATH, WEBSOCKET_PORT
 
 from .config import ConfigError, load_config
 from .endpoint import connection_string, wait_until_ready
 from .health import DEFAULT_HEALTH_PORT, HealthProbe
 from .namespace import Namespace
-from .server import EmulatorServer
+from .server import EmulatorServer, ListenError
 from .storage import DiskStore, FsyncPolicy, MemoryStore, Retention, Store
+from .tls import server_context
 
 log = logging.getLogger("emulator")
 
@@ -24,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m emulator",
         description="A local Azure Event Hubs namespace; the azure-eventhub SDK uses it as the service.",
-        epilog="Stop it with Ctrl-C (or SIGTERM): events already acknowledged are kept in --data-dir.",
+        epilog="Stop it with Ctrl-C (or SIGTERM): events already acknowledged are kept in --data-dir. "
+        "`python -m emulator ca` shows the local CA and how clients trust it.",
     )
     parser.add_argument(
         "--config", type=Path, help="namespace TOML file (default: hubs 'tweets' and 'telemetry')"
@@ -33,6 +42,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--port", type=int, default=5672, help="AMQP port, 0 for any free one (default: %(default)s)"
     )
+    parser.add_argument(
+        "--tls-port",
+        type=int,
+        default=None,
+        help="AMQP over TLS port, as clients built from a host name dial it; 0 for any free one "
+        f"(default: {AMQPS_PORT}, left out with a warning when another process holds it)",
+    )
+    parser.add_argument(
+        "--ws-port",
+        type=int,
+        default=None,
+        help=f"AMQP over WebSockets (wss://<host>:<port>{WEBSOCKET_PATH}) port; 0 for any free one "
+        f"(default: {WEBSOCKET_PORT}, left out with a warning where this process may not bind it)",
+    )
+    parser.add_argument(
+        "--no-tls", action="store_true", help="serve plain AMQP only: no TLS port, no WebSockets"
+    )
+    parser.add_argument("--no-websocket", action="store_true", help="do not serve AMQP over WebSockets")
+    parser.add_argument(
+        "--tls-cert", type=Path, help="PEM certificate (chain) to serve instead of one from the local CA"
+    )
+    parser.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
     parser.add_argument("--data-dir", type=Path, help="keep events on disk here (default: in memory only)")
     parser.add_argument(
         "--fsync",
@@ -94,15 +125,52 @@ async def serve(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: cannot open --data-dir {args.data_dir}: {exc}", file=sys.stderr)
         return 2
-    server = EmulatorServer(
-        Namespace(config, store), args.host, args.port, retention_interval_s=config.retention_check_seconds
-    )
-    try:
-        await server.start()
-    except OSError as exc:
-        store.close()
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc} (try another --port)", file=sys.stderr)
-        return 2
+    context, ca_file = None, None
+    if not args.no_tls:
+        try:
+            context, ca_file = server_context(args.host, args.tls_cert, args.tls_key)
+        except (OSError, ValueError, ssl.SSLError) as exc:
+            store.close()
+            print(f"error: cannot set up TLS: {exc}", file=sys.stderr)
+            return 2
+    # A default port that is taken (a second emulator) or forbidden (443 without root) is left out with
+    # a note saying what to do; a port asked for by flag must be had.
+    tls_default, ws_default = args.tls_port is None, args.ws_port is None
+    tls_port = None if args.no_tls else (AMQPS_PORT if tls_default else args.tls_port)
+    ws_port = None if args.no_tls or args.no_websocket else (WEBSOCKET_PORT if ws_default else args.ws_port)
+    notes: list[str] = []
+    while True:
+        server = EmulatorServer(
+            Namespace(config, store),
+            args.host,
+            args.port,
+            ssl_context=context,
+            tls_port=tls_port,
+            ws_port=ws_port,
+            retention_interval_s=config.retention_check_seconds,
+        )
+        try:
+            await server.start()
+            break
+        except ListenError as exc:
+            refused = exc.errno in (errno.EACCES, errno.EADDRINUSE)
+            if exc.which == "websocket" and ws_default and refused:
+                notes.append(_websocket_advice(exc))
+                ws_port = None  # serve the rest; say what to do
+                continue
+            if exc.which == "amqps" and tls_default and refused:
+                notes.append(
+                    f"TLS: not served: port {exc.port} is taken ({exc.cause.strerror}; another emulator?). "
+                    'Give this one --tls-port N and clients custom_endpoint_address="sb://localhost:N".'
+                )
+                tls_port = None
+                continue
+            store.close()
+            flag = {"amqp": "--port", "amqps": "--tls-port (or --no-tls)", "websocket": "--ws-port"}[
+                exc.which
+            ]
+            print(f"error: {exc} (try another {flag})", file=sys.stderr)
+            return 2
     health = await start_health_probe(args.host, args.health_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -112,6 +180,19 @@ async def serve(args: argparse.Namespace) -> int:
     hubs = ", ".join(f"{h.name} ({h.partition_count} partitions)" for h in config.hubs.values())
     where = f"events on disk in {args.data_dir}" if args.data_dir else "events in memory"
     print(f"hubstream emulator listening on {args.host}:{server.port}: {hubs}; {where}", flush=True)
+    if server.tls_port is not None:
+        trusted = f"CA: {ca_file}" if ca_file else f"certificate: {args.tls_cert}"
+        print(
+            f"TLS: amqps://{host}:{server.tls_port} ({trusted}; `python -m emulator ca` shows how "
+            "clients trust it)",
+            flush=True,
+        )
+    if server.ws_port is not None:
+        print(
+            f"WebSockets: wss://{host}:{server.ws_port}{WEBSOCKET_PATH} (subprotocol AMQPWSB10)", flush=True
+        )
+    for note in notes:
+        print(note, flush=True)
     print(f"Connection string: {connection_string(config, server.port, host)}", flush=True)
     if config.entra_id:
         print(
@@ -142,8 +223,29 @@ async def start_health_probe(host: str, port: int) -> HealthProbe | None:
     return probe
 
 
+def _websocket_advice(exc: ListenError) -> str:
+    why = (
+        "this process may not bind ports below 1024 (run as root, or grant CAP_NET_BIND_SERVICE)"
+        if exc.errno == errno.EACCES
+        else "something else holds it"
+    )
+    return (
+        f"WebSockets: not served: port {exc.port} is refused ({why}). Start with e.g. --ws-port 8443 and "
+        'point the SDK at it: transport_type=TransportType.AmqpOverWebsocket, custom_endpoint_address="sb://'
+        'localhost:8443"; or --no-websocket to silence this.'
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["ca"]:
+        from . import trust
+
+        return trust.main(argv[1:])
     args = build_parser().parse_args(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print("error: give --tls-cert and --tls-key together", file=sys.stderr)
+        return 2
     if args.check:
         return 0 if wait_until_ready(args.host, args.port or 5672, args.timeout) else 1
     logging.basicConfig(

@@ -13,10 +13,16 @@ from pathlib import Path
 from types import TracebackType
 
 _CONNECTION_STRING = re.compile(r"Connection string: (Endpoint=sb://[^:]+:(\d+)\S*)")
+_TLS = re.compile(r"TLS: amqps://[^ ]+:(\d+) \((?:CA: (.+?); )?")
+_WEBSOCKETS = re.compile(r"WebSockets: wss://[^ ]+:(\d+)/")
 
 
 class EmulatorProcess:
-    """`python -m emulator` on a free port; `connection_string` and `port` once `start()` returns."""
+    """`python -m emulator` on free ports; `connection_string` and `port` once `start()` returns.
+
+    It serves TLS and WebSockets (wss) too, each on a free port: `tls_port`, `ws_port` and `ca_file`
+    (the CA that signed its certificate; `ca_dir` keeps that CA out of the user's own folder).
+    """
 
     def __init__(
         self,
@@ -25,19 +31,25 @@ class EmulatorProcess:
         config: Path | None = None,
         extra_args: Sequence[str] = (),
         log_file: Path | None = None,
+        ca_dir: Path | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.config = config
         self.extra_args = list(extra_args)
         self.log_file = log_file
+        self.ca_dir = ca_dir
         self.process: subprocess.Popen[str] | None = None
         self.connection_string = ""
         self.port = 0
+        self.tls_port = 0
+        self.ws_port = 0
+        self.ca_file: Path | None = None
         self.output: list[str] = []
 
     def start(self, timeout: float = 30.0, port: int | None = None) -> EmulatorProcess:
         """Start it (on `port`, or the port it had before, or a free one) and wait until it serves."""
         args = [sys.executable, "-m", "emulator", "--port", str(port if port is not None else self.port)]
+        args += ["--tls-port", str(self.tls_port), "--ws-port", str(self.ws_port)]
         if self.data_dir is not None:
             args += ["--data-dir", str(self.data_dir)]
         if self.config is not None:
@@ -49,7 +61,11 @@ class EmulatorProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={
+                **os.environ,
+                "PYTHONUNBUFFERED": "1",
+                **({"HUBSTREAM_CA_DIR": str(self.ca_dir)} if self.ca_dir is not None else {}),
+            },
         )
         found = threading.Event()
         threading.Thread(target=self._read_output, args=(self.process, found), daemon=True).start()
@@ -67,6 +83,11 @@ class EmulatorProcess:
                 if sink:
                     sink.write(line)
                     sink.flush()
+                if tls := _TLS.search(line):
+                    self.tls_port = int(tls.group(1))
+                    self.ca_file = Path(tls.group(2)) if tls.group(2) else None
+                if ws := _WEBSOCKETS.search(line):
+                    self.ws_port = int(ws.group(1))
                 match = _CONNECTION_STRING.search(line)
                 if match and not found.is_set():
                     self.connection_string, self.port = match.group(1), int(match.group(2))

@@ -1,5 +1,9 @@
 """The asyncio TCP server: moves bytes between sockets and the sans-I/O connections, nothing more.
 
+It listens for plain AMQP (5672), AMQP over TLS (5671) and AMQP over WebSockets with TLS (443,
+`wss://<host>/$servicebus/websocket`); every listener hands the AMQP bytes to the same per-connection
+handler. Under a WebSocket, `amqp10.websocket` (sans-I/O, wsproto) unwraps and wraps them.
+
 One misbehaving client (bad bytes, an abrupt disconnect, a bug its traffic triggers) ends its own
 connection with a logged reason; the server and every other client carry on.
 """
@@ -8,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 
 from amqp10.connection import Connection
 from amqp10.errors import ProtocolError
 from amqp10.performatives import Error
+from amqp10.websocket import WebSocketError, WebSocketServer
+from eventhubs.links import WEBSOCKET_PATH
 
 from .config import DEFAULT_RETENTION_CHECK_SECONDS
 from .handler import Handler
@@ -24,12 +31,23 @@ TIMER_INTERVAL_S = 1.0
 RETENTION_INTERVAL_S = DEFAULT_RETENTION_CHECK_SECONDS  # the config's retention_check_seconds
 
 
+class ListenError(OSError):
+    """A listener could not bind; `which` names it ("amqp", "amqps" or "websocket")."""
+
+    def __init__(self, which: str, host: str, port: int, exc: OSError) -> None:
+        super().__init__(exc.errno, f"cannot listen for {which} on {host}:{port}: {exc.strerror or exc}")
+        self.which = which
+        self.port = port
+        self.cause = exc
+
+
 class _AmqpProtocol(asyncio.Protocol):
-    def __init__(self, server: EmulatorServer) -> None:
+    def __init__(self, server: EmulatorServer, websocket: bool = False) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
         self.connection: Connection | None = None
         self.handler: Handler | None = None
+        self.websocket = WebSocketServer(WEBSOCKET_PATH) if websocket else None
         self.peer = "?"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -50,7 +68,17 @@ class _AmqpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         assert self.handler is not None and self.connection is not None
         try:
+            if self.websocket is not None:
+                data = self._unwrap(data)
+                if not data:
+                    return
             self.handler.receive_data(data)
+        except WebSocketError as exc:
+            log.warning("%s broke the WebSocket binding, closing its connection: %s", self.peer, exc)
+            if self.transport is not None and self.websocket is not None:
+                self.transport.write(self.websocket.data_to_send())
+            self._abort()
+            return
         except ProtocolError as exc:
             log.warning("%s broke the protocol, closing its connection: %s", self.peer, exc)
         except Exception:
@@ -65,7 +93,23 @@ class _AmqpProtocol(asyncio.Protocol):
         if self.connection.finished:
             self._abort()
 
+    def _unwrap(self, data: bytes) -> bytes:
+        """The AMQP bytes inside WebSocket frames; handshake answers, pongs and closes go out at once."""
+        ws = self.websocket
+        assert ws is not None and self.transport is not None
+        amqp = ws.receive_data(data)
+        reply = ws.data_to_send()
+        if reply:
+            self.transport.write(reply)
+        if ws.rejected:
+            log.info("%s: WebSocket handshake refused: %s", self.peer, ws.rejected)
+        if ws.closed:
+            self._abort()
+        return amqp
+
     def eof_received(self) -> bool:
+        if self.websocket is not None:
+            return False
         if self.handler is not None:
             try:
                 self.handler.receive_data(b"")
@@ -82,8 +126,14 @@ class _AmqpProtocol(asyncio.Protocol):
     def flush(self) -> None:
         if self.connection is None or self.transport is None or self.transport.is_closing():
             return
+        ws = self.websocket
+        if ws is not None and not ws.open:
+            return  # no AMQP before the handshake (nor after a close)
         data = self.connection.data_to_send()
         if data:
+            if ws is not None:
+                ws.send(data)
+                data = ws.data_to_send()
             self.transport.write(data)
             self.connection.note_sent(time.monotonic())
 
@@ -98,11 +148,19 @@ class _AmqpProtocol(asyncio.Protocol):
 
     def _abort(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
+            if self.websocket is not None and self.websocket.open:
+                self.websocket.close()
+                self.transport.write(self.websocket.data_to_send())
             self.transport.close()
 
 
 class EmulatorServer:
-    """Serves one namespace on host:port. Use `start()`, then `stop()`; `port` is the bound port."""
+    """Serves one namespace on host:port. Use `start()`, then `stop()`; `port` is the bound port.
+
+    With an SSL context it also serves AMQP over TLS on `tls_port`, and AMQP over WebSockets on
+    `ws_port` (TLS under the WebSocket: wss); None leaves that listener out. Port 0 picks a free one;
+    after `start()` the attributes hold the bound ports.
+    """
 
     def __init__(
         self,
@@ -110,6 +168,9 @@ class EmulatorServer:
         host: str = "127.0.0.1",
         port: int = 5672,
         *,
+        ssl_context: ssl.SSLContext | None = None,
+        tls_port: int | None = None,
+        ws_port: int | None = None,
         container_id: str = "hubstream-emulator",
         idle_timeout_ms: int = 240_000,
         retention_interval_s: float = RETENTION_INTERVAL_S,
@@ -119,11 +180,16 @@ class EmulatorServer:
         self.namespace = namespace
         self.host = host
         self.port = port
+        if ssl_context is None and (tls_port is not None or ws_port is not None):
+            raise ValueError("tls_port and ws_port need an ssl_context")
+        self.ssl_context = ssl_context
+        self.tls_port = tls_port
+        self.ws_port = ws_port
         self.container_id = container_id
         self.idle_timeout_ms = idle_timeout_ms
         self.retention_interval_s = retention_interval_s
         self.protocols: set[_AmqpProtocol] = set()
-        self._server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []
         self._timer: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
 
@@ -133,25 +199,45 @@ class EmulatorServer:
         return policy is not None and password in policy.keys
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _AmqpProtocol(self), self.host, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
+        """Bind every listener (ListenError names the one that failed; none is left bound then)."""
+        try:
+            self.port = await self._listen("amqp", self.port, None, websocket=False)
+            if self.tls_port is not None:
+                self.tls_port = await self._listen("amqps", self.tls_port, self.ssl_context, websocket=False)
+            if self.ws_port is not None:
+                self.ws_port = await self._listen("websocket", self.ws_port, self.ssl_context, websocket=True)
+        except ListenError:
+            for server in self._servers:
+                server.close()
+            self._servers.clear()
+            raise
         self._timer = asyncio.create_task(self._timers())
         self._retention = asyncio.create_task(self._apply_retention())
+
+    async def _listen(self, which: str, port: int, context: ssl.SSLContext | None, *, websocket: bool) -> int:
+        loop = asyncio.get_running_loop()
+        try:
+            server = await loop.create_server(
+                lambda: _AmqpProtocol(self, websocket), self.host, port, ssl=context
+            )
+        except OSError as exc:
+            raise ListenError(which, self.host, port, exc) from exc
+        self._servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
         for task in (self._timer, self._retention):
             if task is not None:
                 task.cancel()
-        if self._server is not None:
-            self._server.close()
+        for server in self._servers:
+            server.close()
         for protocol in list(self.protocols):
             if protocol.connection is not None:
                 protocol.connection.close(Error("amqp:connection:forced", "the emulator is shutting down"))
                 protocol.flush()
             protocol._abort()
-        if self._server is not None:
-            await self._server.wait_closed()
+        for server in self._servers:
+            await server.wait_closed()
         self.namespace.store.close()
 
     async def _timers(self) -> None:

@@ -18,6 +18,13 @@ EPOCH = Symbol("com.microsoft:epoch")  # link property: an exclusive receiver's 
 RUNTIME_METRIC = Symbol("com.microsoft:enable-receiver-runtime-metric")  # capability: last-enqueued info
 GEOREPLICATION = Symbol("com.microsoft:georeplication")  # capability: offsets as the service gives them
 
+# Where clients dial: plain AMQP (development connection strings only), AMQP over TLS, and AMQP over
+# WebSockets with TLS at this path (the SDK's TransportType.AmqpOverWebsocket, subprotocol AMQPWSB10).
+AMQP_PORT = 5672
+AMQPS_PORT = 5671
+WEBSOCKET_PORT = 443
+WEBSOCKET_PATH = "/$servicebus/websocket"
+
 
 @dataclass(frozen=True)
 class SenderAddress:

@@ -1,12 +1,15 @@
 """One authenticated AMQP connection to an Event Hubs namespace, over hubstream's own `amqp10` layer.
 
 What it speaks is what the azure-eventhub SDK speaks, so it works against the service as against the
-emulator: TLS on port 5671 (plain TCP for `UseDevelopmentEmulator=true`), SASL ANONYMOUS, then a token
+emulator: TLS on port 5671 (plain TCP for `UseDevelopmentEmulator=true`), or AMQP over WebSockets
+(`wss://<host>:443/$servicebus/websocket`, the SDK's `TransportType.AmqpOverWebsocket`, framed by
+`amqp10.websocket`), SASL ANONYMOUS, then a token
 put to `$cbs` for the hub (a SAS token signed with the connection string's key, the connection string's
 SharedAccessSignature, or a Microsoft Entra ID token from DefaultAzureCredential). Requests to a node
 (`$cbs`, `$management`) go out on a sender link and come back on a receiver link whose target is the
 request's reply-to address. Blocking I/O on one socket, in the calling thread.
-Not supported: AMQP over WebSockets and proxies (the SDK's `TransportType.AmqpOverWebsocket`).
+The certificate is checked against the system's CAs, or only against `Endpoint.ca_file` (the SDK's
+`connection_verify`, e.g. the emulator's local CA). Not supported: HTTP proxies.
 Failures raise `eventhubs.errors` classes: the service's refusals by their condition, a lost
 connection as `ConnectionLostError`.
 """
@@ -37,6 +40,7 @@ from amqp10.connection import (
 )
 from amqp10.errors import ProtocolError
 from amqp10.performatives import Error, Source, Target
+from amqp10.websocket import WebSocketClient
 from eventhubs import nodes
 from eventhubs.connection_string import ConnectionString
 from eventhubs.errors import (
@@ -46,7 +50,7 @@ from eventhubs.errors import (
     UnauthorizedError,
     error_for,
 )
-from eventhubs.links import audience
+from eventhubs.links import WEBSOCKET_PATH, WEBSOCKET_PORT, audience
 from eventhubs.sas import JWT_TOKEN_TYPE, TOKEN_TYPE, make_sas_token, token_expiry
 
 if TYPE_CHECKING:
@@ -61,7 +65,11 @@ READ_SIZE = 1 << 18
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where and how to connect; built from a connection string or a namespace and a credential."""
+    """Where and how to connect; built from a connection string or a namespace and a credential.
+
+    `websocket`: AMQP over WebSockets at `/$servicebus/websocket` (wss with `tls`). `ca_file`: trust
+    only the CAs in this PEM file (the SDK's `connection_verify`), else the system's.
+    """
 
     host: str
     port: int
@@ -69,22 +77,40 @@ class Endpoint:
     hub: str
     connection_string: ConnectionString | None = field(default=None, repr=False)
     credential: TokenCredential | None = field(default=None, repr=False)
+    websocket: bool = False
+    ca_file: str | None = None
 
     @classmethod
     def connect_to(
-        cls, connection_string: ConnectionString | None, namespace: str | None, hub: str
+        cls,
+        connection_string: ConnectionString | None,
+        namespace: str | None,
+        hub: str,
+        *,
+        websocket: bool = False,
+        ca_file: str | None = None,
     ) -> Endpoint:
-        """From a connection string, or else a namespace (host[:port]) reached with DefaultAzureCredential."""
+        """From a connection string, or else a namespace (host[:port]) reached with DefaultAzureCredential.
+
+        A port named there is used (unlike the SDK, which dials 5671, or 443 for WebSockets, unless
+        given a `custom_endpoint_address`)."""
         if connection_string is not None:
             cs = connection_string
             tls = not cs.use_development_emulator
-            port = cs.port or (AMQPS_PORT if tls else AMQP_PORT)
-            return cls(cs.host, port, tls, hub, connection_string=cs)
+            default = WEBSOCKET_PORT if websocket else AMQPS_PORT if tls else AMQP_PORT
+            return cls(
+                cs.host, cs.port or default, tls, hub, connection_string=cs, websocket=websocket,
+                ca_file=ca_file,
+            )  # fmt: skip
         from azure.identity import DefaultAzureCredential
 
         assert namespace is not None
         host, _, port_text = namespace.partition(":")
-        return cls(host, int(port_text or AMQPS_PORT), True, hub, credential=DefaultAzureCredential())
+        port = int(port_text or (WEBSOCKET_PORT if websocket else AMQPS_PORT))
+        return cls(
+            host, port, True, hub, credential=DefaultAzureCredential(), websocket=websocket,
+            ca_file=ca_file,
+        )  # fmt: skip
 
     @property
     def audience(self) -> str:
@@ -114,6 +140,7 @@ class HubConnection:
         self.where = where  # what errors name: the hub, the consumer group, the partition
         self.token: str | None = None  # the token put to $cbs: management requests carry it too
         self._sock: socket.socket | None = None
+        self._ws: WebSocketClient | None = None  # AMQP over WebSockets: frames the bytes on _sock
         self._conn: Connection | None = None
         self._session: Session | None = None
         self._nodes: dict[str, tuple[Link, Link, str]] = {}  # node -> (sender, receiver, reply-to)
@@ -149,12 +176,15 @@ class HubConnection:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if e.tls:
             try:
-                self._sock = sock = ssl.create_default_context().wrap_socket(sock, server_hostname=e.host)
+                context = ssl.create_default_context(cafile=e.ca_file)
+                self._sock = sock = context.wrap_socket(sock, server_hostname=e.host)
             except OSError as exc:  # ssl.SSLError and certificate errors are OSErrors
                 raise ConnectionLostError(f"TLS with {e.host}:{e.port} failed: {exc}") from None
         self._conn = conn = Connection.client(
             f"hubstream-{uuid.uuid4().hex[:12]}", e.host, idle_timeout_ms=0, now=time.monotonic()
         )
+        if e.websocket:
+            self._open_websocket(deadline)
         self.wait(lambda: conn.state is State.OPEN, deadline, "open the connection")
         self._session = conn.begin()
         token, token_type, expiry = e.token()
@@ -167,9 +197,20 @@ class HubConnection:
             )
         self.token = token
 
+    def _open_websocket(self, deadline: float) -> None:
+        e = self.endpoint
+        default = WEBSOCKET_PORT if e.tls else 80
+        ws = WebSocketClient(e.host if e.port == default else f"{e.host}:{e.port}", WEBSOCKET_PATH)
+        self._ws = ws
+        self._send_raw(ws.data_to_send())
+        while not ws.open:
+            if time.monotonic() > deadline:
+                raise OperationTimeoutError(f"{self.where}: timed out opening the WebSocket")
+            self.read(deadline)
+
     def close(self) -> None:
-        conn, sock = self._conn, self._sock
-        self._conn = self._sock = self._session = None
+        conn, sock, ws = self._conn, self._sock, self._ws
+        self._conn = self._sock = self._session = self._ws = None
         self._nodes.clear()
         self._watched.clear()
         if sock is None:
@@ -177,7 +218,12 @@ class HubConnection:
         try:
             if conn is not None and conn.state is State.OPEN:
                 conn.close()
-                sock.sendall(conn.data_to_send())
+                data = conn.data_to_send()
+                if ws is not None:
+                    ws.send(data)
+                    ws.close()
+                    data = ws.data_to_send()
+                sock.sendall(data)
         except OSError:
             pass  # the peer is gone: nothing to say goodbye to
         finally:
@@ -264,27 +310,49 @@ class HubConnection:
     # ---- I/O ---------------------------------------------------------------------------------------------
 
     def flush(self) -> None:
-        conn, sock = self.connection, self._sock
-        assert sock is not None
+        conn, ws = self.connection, self._ws
+        if ws is not None and not ws.open:
+            return  # the WebSocket handshake first
         data = conn.data_to_send()
         if data:
-            try:
-                sock.sendall(data)
-            except OSError as exc:
-                raise ConnectionLostError(f"{self.where}: connection lost: {exc}") from None
+            if ws is not None:
+                ws.send(data)
+                data = ws.data_to_send()
+            self._send_raw(data)
             conn.note_sent(time.monotonic())
+
+    def _send_raw(self, data: bytes) -> None:
+        sock = self._sock
+        assert sock is not None
+        try:
+            sock.sendall(data)
+        except OSError as exc:
+            raise ConnectionLostError(f"{self.where}: connection lost: {exc}") from None
 
     def read(self, deadline: float) -> None:
         """Wait up to `deadline` (at most a second) for bytes and feed them to the connection."""
-        sock, conn = self._sock, self.connection
+        sock, conn, ws = self._sock, self.connection, self._ws
         assert sock is not None
         sock.settimeout(max(0.05, min(1.0, deadline - time.monotonic())))
         try:
-            data = sock.recv(READ_SIZE)
+            data: bytes | None = sock.recv(READ_SIZE)
         except TimeoutError:
             data = None
         except OSError as exc:
             raise ConnectionLostError(f"{self.where}: connection lost: {exc}") from None
+        if ws is not None and data is not None:
+            eof = not data
+            try:
+                data = ws.receive_data(data)
+            except ProtocolError as exc:
+                raise ConnectionLostError(f"{self.where}: {exc}") from None
+            reply = ws.data_to_send()  # pongs, the answer to a close
+            if reply:
+                self._send_raw(reply)
+            if eof or (ws.closed and not data):
+                data = b""  # the end of the stream, as a closed socket says it
+            elif not data:
+                data = None  # only WebSocket control frames, or the handshake's answer
         now = time.monotonic()
         if data is not None:
             conn.receive_data(data, now)

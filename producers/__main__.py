@@ -75,6 +75,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sending.add_argument("--oversize", choices=("skip", "fail"), help="an event larger than the hub accepts")
     sending.add_argument("--retry-total", type=int, metavar="N", help="SDK retries per failed send")
+    sending.add_argument(
+        "--transport",
+        choices=("amqp", "websocket"),
+        help="amqp: TLS on 5671; websocket: AMQP over WebSockets (wss, 443), where only 443 is open",
+    )
+    sending.add_argument(
+        "--connection-verify",
+        metavar="CA_FILE",
+        help="trust this CA bundle instead of certifi's (the emulator's: see `python -m emulator ca`)",
+    )
+    sending.add_argument(
+        "--custom-endpoint-address",
+        metavar="sb://HOST:PORT",
+        help="dial here instead of the namespace's port 5671 (or 443): an emulator's --tls-port/--ws-port",
+    )
     sources = parser.add_argument_group("sources")
     sources.add_argument("--message", help="test: send this text repeatedly instead of the tutorial's three")
     sources.add_argument("--devices", type=positive_int, help="telemetry: number of simulated devices")
@@ -101,6 +116,9 @@ def apply_flags(settings: Settings, args: argparse.Namespace) -> Settings:
         "telemetry_interval_s": args.interval,
         "twitter_query": args.query,
         "twitter_poll_interval_s": args.poll_interval,
+        "transport": args.transport,
+        "connection_verify": args.connection_verify,
+        "custom_endpoint_address": args.custom_endpoint_address,
     }
     given = {name: value for name, value in overrides.items() if value is not None}
     return dataclasses.replace(settings, producer=dataclasses.replace(settings.producer, **given))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from azure.eventhub import EventHubProducerClient
+from azure.eventhub import EventHubProducerClient, TransportType
 
 if TYPE_CHECKING:
     from conf import EventHubSettings, ProducerSettings
@@ -17,9 +17,19 @@ def producer_client(hub: EventHubSettings, options: ProducerSettings) -> EventHu
         "retry_backoff_max": options.retry_backoff_max,
         "retry_mode": options.retry_mode,
     }
+    transport: dict[str, Any] = {}
+    if options.transport == "websocket":
+        transport["transport_type"] = TransportType.AmqpOverWebsocket
+    elif options.custom_endpoint_address:
+        # Without it, the SDK takes a custom endpoint for a WebSocket one.
+        transport["transport_type"] = TransportType.Amqp
+    if options.connection_verify:
+        transport["connection_verify"] = options.connection_verify
+    if options.custom_endpoint_address:
+        transport["custom_endpoint_address"] = options.custom_endpoint_address
     if hub.connection_string is not None:
         return EventHubProducerClient.from_connection_string(
-            hub.connection_string.reveal(), eventhub_name=hub.name, **retry
+            hub.connection_string.reveal(), eventhub_name=hub.name, **retry, **transport
         )
     # Imported here: only passwordless profiles need azure-identity's credential chain.
     from azure.identity import DefaultAzureCredential
@@ -30,4 +40,5 @@ def producer_client(hub: EventHubSettings, options: ProducerSettings) -> EventHu
         eventhub_name=hub.name,
         credential=DefaultAzureCredential(),
         **retry,
+        **transport,
     )

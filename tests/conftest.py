@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,6 +26,22 @@ consumer_groups = ["spark", "audit"]
 name = "telemetry"
 partitions = 2
 """
+
+
+@pytest.fixture(scope="session", autouse=True)
+def local_ca_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every emulator the tests start (they inherit the environment) shares one CA made for this run,
+    not the one in the user's own folder."""
+    path = tmp_path_factory.mktemp("ca")
+    before = os.environ.get("HUBSTREAM_CA_DIR")
+    os.environ["HUBSTREAM_CA_DIR"] = str(path)
+    try:
+        yield path
+    finally:
+        if before is None:
+            os.environ.pop("HUBSTREAM_CA_DIR", None)
+        else:
+            os.environ["HUBSTREAM_CA_DIR"] = before
 
 
 @pytest.fixture

@@ -23,6 +23,10 @@ MAX_TRIGGER_DELAY = "maxTriggerDelay"
 FAIL_ON_DATA_LOSS = "failOnDataLoss"
 RECEIVER_TIMEOUT = "eventhubs.receiverTimeout"
 OPERATION_TIMEOUT = "eventhubs.operationTimeout"
+# The Java client's connection string key and values (TransportType=AmqpWebSockets); the Python SDK's
+# name for WebSockets (AmqpOverWebsocket) is accepted too.
+TRANSPORT_TYPE = "eventhubs.transportType"
+_TRANSPORTS = {"amqp": False, "amqpwebsockets": True, "amqpoverwebsocket": True}
 
 KNOWN_OPTIONS = (
     CONNECTION_STRING,
@@ -97,6 +101,7 @@ class EventHubsOptions:
     fail_on_data_loss: bool = True
     receiver_timeout_s: float = 60.0
     operation_timeout_s: float = 60.0
+    websocket: bool = False  # AMQP over WebSockets (wss, port 443) instead of AMQP over TLS (5671)
 
     def position_for(self, partition_id: str) -> EventPosition:
         return self.starting_positions.get(partition_id, self.starting_position)
@@ -160,6 +165,12 @@ class EventHubsOptions:
                 f"lower {MIN_EVENTS} or raise {MAX_EVENTS}"
             )
         delay = get(MAX_TRIGGER_DELAY)
+        transport = (get(TRANSPORT_TYPE) or "Amqp").strip()
+        if transport.lower() not in _TRANSPORTS:
+            raise EventHubsOptionError(
+                f"{TRANSPORT_TYPE} {transport!r} is not Amqp (TLS, port 5671) or AmqpWebSockets "
+                "(wss, port 443)"
+            )
         return cls(
             connection_string=parsed,
             fully_qualified_namespace=namespace,
@@ -173,6 +184,7 @@ class EventHubsOptions:
             fail_on_data_loss=_bool(FAIL_ON_DATA_LOSS, get(FAIL_ON_DATA_LOSS), True),
             receiver_timeout_s=_seconds(RECEIVER_TIMEOUT, get(RECEIVER_TIMEOUT), 60.0),
             operation_timeout_s=_seconds(OPERATION_TIMEOUT, get(OPERATION_TIMEOUT), 60.0),
+            websocket=_TRANSPORTS[transport.lower()],
         )
 
 

@@ -68,6 +68,7 @@ class EventHubsPartition(InputPartition):
     receiver_timeout_s: float
     operation_timeout_s: float
     fail_on_data_loss: bool
+    websocket: bool = False
 
     def __repr__(self) -> str:  # what a plan or a log needs
         return (
@@ -87,7 +88,9 @@ def read_partition(p: EventHubsPartition) -> Iterator[pa.RecordBatch]:
         return
     columns = EventColumns(p.partition_id)
     expected = p.start
-    endpoint = Endpoint.connect_to(p.connection_string, p.fully_qualified_namespace, p.hub)
+    endpoint = Endpoint.connect_to(
+        p.connection_string, p.fully_qualified_namespace, p.hub, websocket=p.websocket
+    )
     receiver = PartitionReceiver(
         endpoint,
         p.consumer_group,
@@ -192,7 +195,9 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
     def _hub_endpoint(self) -> Endpoint:
         o = self.options
         if self._endpoint is None:
-            self._endpoint = Endpoint.connect_to(o.connection_string, o.fully_qualified_namespace, o.name)
+            self._endpoint = Endpoint.connect_to(
+                o.connection_string, o.fully_qualified_namespace, o.name, websocket=o.websocket
+            )
         return self._endpoint
 
     def _call(self, what: str, fn: Callable[[Management], Any]) -> Any:
@@ -327,6 +332,7 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
                 receiver_timeout_s=o.receiver_timeout_s,
                 operation_timeout_s=o.operation_timeout_s,
                 fail_on_data_loss=o.fail_on_data_loss,
+                websocket=o.websocket,
             )
             for pid, last in end.items()
             for first, stop in split_range(start.get(pid, 0), last)
