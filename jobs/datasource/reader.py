@@ -1,4 +1,4 @@
-"""A Spark Structured Streaming source for Azure Event Hubs on the Python Data Source API (Spark 4.2+).
+"""A Spark Structured Streaming source for Azure Event Hubs on the Python Data Source API (Spark 4.0+).
 
 Offsets are `{"<partition id>": <next sequence number to read>}`. The driver asks the hub for partition
 properties on `$management` (`hubclient.management`); executors read exact sequence ranges with a
@@ -18,13 +18,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
-from pyspark.sql.streaming.datasource import (
-    ReadAllAvailable,
-    ReadLimit,
-    ReadMaxRows,
-    ReadMinRows,
-    SupportsTriggerAvailableNow,
-)
 from pyspark.sql.types import StructType
 
 from eventhubs.connection_string import ConnectionString, redact
@@ -35,6 +28,13 @@ from hubclient.receiver import PartitionReceiver
 
 from .columns import SCHEMA_DDL, EventColumns, MalformedEvent
 from .options import FAIL_ON_DATA_LOSS, RECEIVER_TIMEOUT, EventHubsOptions, EventPosition
+from .read_limits import (
+    ReadAllAvailable,
+    ReadLimit,
+    ReadMaxRows,
+    ReadMinRows,
+    SupportsTriggerAvailableNow,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -185,6 +185,10 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
         self._partition_ids: list[str] | None = None
         self._target: dict[str, int] | None = None  # Trigger.AvailableNow: never read past this
         self._last_trigger: float | None = None
+        self._initial: dict[str, int] | None = None
+        # Where the next micro-batch starts, as Spark last said (partitions(), commit()); for Spark
+        # 4.0/4.1, whose latestOffset() gets no start.
+        self._seen: dict[str, int] | None = None
 
     def _describe(self) -> str:
         return f"event hub {self.options.name!r}, consumer group {self.options.consumer_group!r}"
@@ -229,6 +233,13 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
         return {pid: self._state(pid) for pid in self.partition_ids()}
 
     def initialOffset(self) -> dict[str, int]:
+        # Once per reader: Spark 4.0/4.1 may ask latestOffset() (which then needs it) before this, and an
+        # "@latest" or a time must resolve the same both times.
+        if self._initial is None:
+            self._initial = self._resolve_initial()
+        return dict(self._initial)
+
+    def _resolve_initial(self) -> dict[str, int]:
         states = self.partition_states()
         if self._pool is None:
             workers = max(1, min(8, len(states)))
@@ -285,7 +296,20 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
     def prepareForTriggerAvailableNow(self) -> None:
         self._target = {pid: s.next for pid, s in self.partition_states().items()}
 
-    def latestOffset(self, start: dict[str, int], limit: ReadLimit) -> dict[str, int]:
+    def latestOffset(
+        self, start: dict[str, int] | None = None, limit: ReadLimit | None = None
+    ) -> dict[str, int]:
+        """The end of the next micro-batch: at most `limit` events past `start`, spread by backlog.
+
+        Spark 4.2+ passes both (a signature with parameters is how its runner tells admission control
+        apart). Spark 4.0/4.1 pass neither: the start is then where Spark last said the query is (the end
+        of the last planned or committed batch, or `partitions(last, last)` on a restart, else the initial
+        offset), and the limit is the source's default, so maxEventsPerTrigger holds there too.
+        """
+        if start is None:
+            start = dict(self._seen) if self._seen is not None else self.initialOffset()
+        if limit is None:
+            limit = self.getDefaultReadLimit()
         states = self._states = self.partition_states()
         begin = {pid: start.get(pid, 0) for pid in states}
         latest = {pid: s.next for pid, s in states.items()}
@@ -314,6 +338,7 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
         return end
 
     def partitions(self, start: dict[str, int], end: dict[str, int]) -> Sequence[InputPartition]:
+        self._saw(end)
         o = self.options
         pieces = [
             EventHubsPartition(
@@ -353,7 +378,15 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
         return read_partition(partition)
 
     def commit(self, end: dict[str, int]) -> None:
-        """Nothing to do: Spark's checkpoint holds the offsets."""
+        """Spark's checkpoint holds the offsets; only noted, for latestOffset() on Spark 4.0/4.1."""
+        self._saw(end)
+
+    def _saw(self, end: Mapping[str, int]) -> None:
+        # Per partition the furthest: a commit of batch N arrives after batch N+1 is planned.
+        seen = dict(self._seen or {})
+        for pid, seq in end.items():
+            seen[pid] = max(seen.get(pid, seq), int(seq))
+        self._seen = seen
 
     def stop(self) -> None:
         management, self._management = self._management, None
