@@ -8,6 +8,7 @@ partition receiver (`hubclient.receiver`), which hands the wire bytes straight t
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import time
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
+from pyspark.sql.datasource import DataSource, DataSourceReader, DataSourceStreamReader, InputPartition
 from pyspark.sql.types import StructType
 
 from eventhubs.connection_string import ConnectionString, redact
@@ -27,7 +28,12 @@ from hubclient.management import Management
 from hubclient.receiver import PartitionReceiver
 
 from .columns import SCHEMA_DDL, EventColumns, MalformedEvent
-from .options import FAIL_ON_DATA_LOSS, RECEIVER_TIMEOUT, EventHubsOptions, EventPosition
+from .options import (
+    FAIL_ON_DATA_LOSS,
+    RECEIVER_TIMEOUT,
+    EventHubsOptions,
+    EventPosition,
+)
 from .read_limits import (
     ReadAllAvailable,
     ReadLimit,
@@ -241,14 +247,36 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
 
     def _resolve_initial(self) -> dict[str, int]:
         states = self.partition_states()
+        return self._resolve_all(
+            states, lambda pid: self._resolve(pid, self.options.position_for(pid), states[pid])
+        )
+
+    def _resolve_all(self, states: Mapping[str, PartitionState], fn: Callable[[str], int]) -> dict[str, int]:
         if self._pool is None:
             workers = max(1, min(8, len(states)))
             self._pool = ThreadPoolExecutor(workers, thread_name_prefix="eventhubs-driver")
         # Resolving an offset or a time may wait on a receiver: do the partitions side by side.
-        resolved = self._pool.map(
-            lambda pid: self._resolve(pid, self.options.position_for(pid), states[pid]), states
-        )
-        return dict(zip(states, resolved, strict=True))
+        return dict(zip(states, self._pool.map(fn, states), strict=True))
+
+    def batch_range(self) -> tuple[dict[str, int], dict[str, int]]:
+        """A batch read's (start, end) per partition, from one look at the partitions' properties.
+
+        The end is the first event not read: an ending position's event is read when isInclusive (the
+        default), and nothing past the latest event now is (the default end).
+        """
+        o = self.options
+        states = self._states = self.partition_states()
+
+        def end(pid: str) -> int:
+            position = o.ending_for(pid)
+            if position is None:
+                return states[pid].next
+            flipped = dataclasses.replace(position, inclusive=not position.inclusive)
+            return min(states[pid].next, self._resolve(pid, flipped, states[pid]))
+
+        start = self._resolve_all(states, lambda pid: self._resolve(pid, o.position_for(pid), states[pid]))
+        ends = self._resolve_all(states, end)
+        return start, {pid: max(start[pid], ends[pid]) for pid in states}
 
     def _resolve(self, pid: str, position: EventPosition, state: PartitionState) -> int:
         """The sequence number a starting position stands for in partition `pid`."""
@@ -422,6 +450,27 @@ def spread(backlog: Mapping[str, int], limit: int) -> dict[str, int]:
     for pid in by_remainder[:rest]:
         share[pid] += 1
     return share
+
+
+class EventHubsBatchReader(DataSourceReader):
+    """`spark.read`: each partition from its starting to its ending position, exactly."""
+
+    def __init__(self, options: EventHubsOptions) -> None:
+        self.options = options
+
+    def partitions(self) -> Sequence[InputPartition]:
+        planner = EventHubsStreamReader(self.options)  # its connection stays on the driver
+        try:
+            start, end = planner.batch_range()
+            return planner.partitions(start, end)
+        finally:
+            planner.stop()
+
+    def read(self, partition: InputPartition | None) -> Iterator[pa.RecordBatch]:
+        if partition is None:  # Spark reads one None partition when partitions() is empty
+            return iter(())
+        assert isinstance(partition, EventHubsPartition)
+        return read_partition(partition)
 
 
 class EventHubsDataSource(DataSource):
