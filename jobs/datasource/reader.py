@@ -29,8 +29,11 @@ from hubclient.receiver import PartitionReceiver
 
 from .columns import SCHEMA_DDL, EventColumns, MalformedEvent
 from .options import (
+    ENDING_POSITION,
+    ENDING_POSITIONS,
     FAIL_ON_DATA_LOSS,
     RECEIVER_TIMEOUT,
+    EventHubsOptionError,
     EventHubsOptions,
     EventPosition,
 )
@@ -474,7 +477,7 @@ class EventHubsBatchReader(DataSourceReader):
 
 
 class EventHubsDataSource(DataSource):
-    """`spark.readStream.format("hubstream-eventhubs")`: the Scala connector's schema and options."""
+    """`format("hubstream-eventhubs")` for spark.readStream and spark.read: the connector's schema, options"""
 
     def __init__(self, options: dict[str, str]) -> None:
         super().__init__(options)
@@ -488,5 +491,13 @@ class EventHubsDataSource(DataSource):
     def schema(self) -> str:
         return SCHEMA_DDL
 
+    def reader(self, schema: StructType) -> DataSourceReader:
+        return EventHubsBatchReader(self.parsed)
+
     def streamReader(self, schema: StructType) -> DataSourceStreamReader:
+        if self.parsed.has_ending:
+            raise EventHubsOptionError(
+                f"{ENDING_POSITION} and {ENDING_POSITIONS} are for batch reads (spark.read): "
+                f"a stream has no end; drop them or read with spark.read"
+            )
         return EventHubsStreamReader(self.parsed)
