@@ -3,11 +3,13 @@
 A local Spark Connect server (the pyspark package's own jar, started with its spark-submit) on a free
 loopback port; the client registers the source over `spark.dataSource.register` as a notebook would, and
 the server's Python workers import it from this interpreter's environment (as a serverless environment's
-dependencies provide it). The server is stopped when the module's tests end.
+dependencies provide it). The client runs in a process of its own (connect_client.py). The server is
+stopped when the module's tests end.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -19,11 +21,9 @@ from pathlib import Path
 
 import pyspark
 import pytest
-from azure.eventhub import EventData, EventHubProducerClient
-from pyspark.sql import SparkSession
 
 from emulator.process import EmulatorProcess
-from jobs.datasource import SOURCE_NAME, EventHubsDataSource
+from jobs.datasource import SOURCE_NAME
 
 HUB = "tweets"
 PIDS = ("0", "1", "2", "3")
@@ -83,85 +83,24 @@ def connect_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             server.wait(30)
 
 
-@pytest.fixture(scope="module")
-def remote(connect_url: str) -> Iterator[SparkSession]:
-    session = SparkSession.builder.remote(connect_url).getOrCreate()
-    try:
-        assert type(session).__module__.startswith("pyspark.sql.connect")
-        session.dataSource.register(EventHubsDataSource)
-        yield session
-    finally:
-        session.stop()
-
-
-def send(cs: str, first: int, count: int) -> None:
-    with EventHubProducerClient.from_connection_string(cs, eventhub_name=HUB) as producer:
-        for pid in PIDS:
-            batch = producer.create_batch(partition_id=pid)
-            for i in range(first, first + count):
-                if i % 4 == int(pid):
-                    batch.add(EventData(str(i)))
-            producer.send_batch(batch)
-
-
-def run_until(remote: SparkSession, cs: str, out: Path, checkpoint: Path, events: int) -> list[int]:
-    """A processing-time query into parquet files, stopped once progress counts `events`; batch sizes."""
-    query = (
-        remote.readStream.format(SOURCE_NAME)
-        .options(**{"eventhubs.connectionString": cs, "eventhubs.name": HUB, "maxEventsPerTrigger": "30"})
-        .load()
-        .selectExpr("partition", "sequenceNumber", "CAST(body AS STRING) AS body")
-        .writeStream.format("parquet")
-        .option("path", str(out))
-        .option("checkpointLocation", str(checkpoint))
-        .trigger(processingTime="0 seconds")
-        .start()
-    )
-    try:
-        deadline = time.monotonic() + 180
-        while sum(sizes := [p.numInputRows for p in query.recentProgress]) < events:
-            assert query.exception() is None, query.exception()
-            assert time.monotonic() < deadline, (
-                f"{sizes} after 180 s, expected {events}: {query.lastProgress}"
-            )
-            time.sleep(0.5)
-    finally:
-        query.stop()
-    assert query.exception() is None
-    return [n for n in sizes if n]
-
-
-def test_stream_through_connect_caps_batches_and_restarts_exactly_once(
-    remote: SparkSession, emulator: EmulatorProcess, tmp_path: Path
+def test_stream_and_batch_read_through_connect(
+    connect_url: str, emulator: EmulatorProcess, tmp_path: Path
 ) -> None:
-    cs = emulator.connection_string
-    out, checkpoint = tmp_path / "out", tmp_path / "checkpoint"
-    send(cs, 0, 100)
-    assert run_until(remote, cs, out, checkpoint, 100) == [30, 30, 30, 10]
-    send(cs, 100, 40)
-    assert run_until(remote, cs, out, checkpoint, 40) == [30, 10]
-    rows = remote.read.parquet(str(out)).collect()
-    assert sorted(int(r.body) for r in rows) == list(range(140))  # each once
-    for pid in PIDS:
-        assert sorted(r.sequenceNumber for r in rows if r.partition == pid) == list(range(35))
-
-
-def test_batch_read_through_connect(remote: SparkSession, emulator: EmulatorProcess) -> None:
-    cs = emulator.connection_string
-    send(cs, 0, 20)
-    got = (
-        remote.read.format(SOURCE_NAME)
-        .options(
-            **{
-                "eventhubs.connectionString": cs,
-                "eventhubs.name": HUB,
-                "eventhubs.startingPosition": '{"seqNo": 1}',
-                "eventhubs.endingPosition": '{"seqNo": 3}',
-            }
-        )
-        .load()
-        .selectExpr("partition", "sequenceNumber", "CAST(body AS STRING) AS body")
-        .collect()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "tests.compat.connect_client", connect_url, emulator.connection_string]
+    done = subprocess.run(
+        [*command, str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
     )
-    want = [(pid, seq, str(seq * 4 + int(pid))) for pid in PIDS for seq in range(1, 4)]
-    assert sorted((r.partition, r.sequenceNumber, r.body) for r in got) == want
+    assert done.returncode == 0, f"the Connect client failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["session"].startswith("pyspark.sql.connect")  # a Spark Connect session, not a classic one
+    assert found["source"] == SOURCE_NAME
+    # maxEventsPerTrigger 30 over 100 events, then 40 more after a restart from the checkpoint
+    assert found["first"] == [30, 30, 30, 10]
+    assert found["second"] == [30, 10]
+    rows = found["rows"]
+    assert sorted(body for _, _, body in rows) == list(range(140))  # each event once
+    for pid in PIDS:
+        assert sorted(seq for p, seq, _ in rows if p == pid) == list(range(35))
+    # the batch read between the two: sequence numbers 1 to 3 of each partition, at the time
+    assert found["batch"] == [[pid, seq, str(seq * 4 + int(pid))] for pid in PIDS for seq in range(1, 4)]
