@@ -470,9 +470,12 @@ class EventHubsBatchReader(DataSourceReader):
             planner.stop()
 
     def read(self, partition: InputPartition | None) -> Iterator[pa.RecordBatch]:
-        if partition is None:  # Spark reads one None partition when partitions() is empty
+        if not isinstance(partition, EventHubsPartition):
+            # partitions() was empty, and Spark reads one placeholder: None on 4.0/4.1,
+            # InputPartition(None) on 4.2+.
+            if partition is not None and getattr(partition, "value", None) is not None:
+                raise EventHubsReadError(f"not a partition of {SOURCE_NAME}: {partition!r}")
             return iter(())
-        assert isinstance(partition, EventHubsPartition)
         return read_partition(partition)
 
 
