@@ -76,7 +76,7 @@ def test_make_wheel_installs_into_a_clean_venv_and_runs(tmp_path: Path) -> None:
     try:
         _run([sys.executable, "-m", "venv", venv], tmp_path, 120)
         python = venv / "bin" / "python"
-        pip = [python, "-m", "pip", "install", "--disable-pip-version-check"]
+        pip: list[str | Path] = [python, "-m", "pip", "install", "--disable-pip-version-check"]
         # As on a Databricks Runtime: the wheel alone must not bring a PySpark of its own...
         _run([*pip, wheel], tmp_path, 300)
         installed = _run([python, "-m", "pip", "list", "--format=freeze"], tmp_path, 60).stdout
