@@ -37,6 +37,7 @@ from jobs.datasource.options import (
     NAMESPACE,
     STARTING_POSITION,
 )
+from jobs.datasource.read_limits import ADMISSION_CONTROL
 from jobs.transforms import for_file_sink, readable
 from jobs.trigger import Trigger, parse_trigger
 
@@ -181,6 +182,11 @@ def run(
     """Extract, transform, load, and wait: until available-now is done, `timeout` passes or Ctrl-C."""
     chosen = trigger if trigger is not None else settings.job.trigger
     trig = parse_trigger(chosen) if isinstance(chosen, str) else chosen
+    if trig.available_now and not settings.job.use_connector and not ADMISSION_CONTROL:
+        say(
+            "note: on Spark 4.0/4.1 available-now reads one batch of at most maxEventsPerTrigger per run; "
+            "run again for the next, or use processing-time:0 with --timeout to drain the hub"
+        )
     with tempfile.TemporaryDirectory(prefix="hubstream-checkpoint-") as scratch:
         where = checkpoint or settings.job.checkpoint_dir or scratch
         events = build_stream(

@@ -1,4 +1,4 @@
-"""hubstream's Event Hubs source for Spark Structured Streaming (Python Data Source API, Spark 4.2+)."""
+"""hubstream's Event Hubs source for Spark Structured Streaming (Python Data Source API, Spark 4.0+)."""
 
 from __future__ import annotations
 

@@ -17,6 +17,9 @@ NAME = "eventhubs.name"
 CONSUMER_GROUP = "eventhubs.consumerGroup"
 STARTING_POSITION = "eventhubs.startingPosition"
 STARTING_POSITIONS = "eventhubs.startingPositions"
+# Batch reads only (spark.read), as in the Scala connector; the same JSON as the starting positions.
+ENDING_POSITION = "eventhubs.endingPosition"
+ENDING_POSITIONS = "eventhubs.endingPositions"
 MAX_EVENTS = "maxEventsPerTrigger"
 MIN_EVENTS = "minEventsPerTrigger"
 MAX_TRIGGER_DELAY = "maxTriggerDelay"
@@ -35,6 +38,8 @@ KNOWN_OPTIONS = (
     CONSUMER_GROUP,
     STARTING_POSITION,
     STARTING_POSITIONS,
+    ENDING_POSITION,
+    ENDING_POSITIONS,
     MAX_EVENTS,
     MIN_EVENTS,
     MAX_TRIGGER_DELAY,
@@ -95,6 +100,8 @@ class EventHubsOptions:
     consumer_group: str = "$Default"
     starting_position: EventPosition = field(default_factory=EventPosition.earliest)
     starting_positions: Mapping[str, EventPosition] = field(default_factory=dict)
+    ending_position: EventPosition | None = None  # None: the latest event when the read is planned
+    ending_positions: Mapping[str, EventPosition] = field(default_factory=dict)
     max_events_per_trigger: int | None = None  # None: 1000 per partition, as the Scala connector
     min_events_per_trigger: int | None = None
     max_trigger_delay_s: float = 900.0
@@ -105,6 +112,13 @@ class EventHubsOptions:
 
     def position_for(self, partition_id: str) -> EventPosition:
         return self.starting_positions.get(partition_id, self.starting_position)
+
+    def ending_for(self, partition_id: str) -> EventPosition | None:
+        return self.ending_positions.get(partition_id, self.ending_position)
+
+    @property
+    def has_ending(self) -> bool:
+        return self.ending_position is not None or bool(self.ending_positions)
 
     def max_events(self, partition_count: int) -> int:
         if self.max_events_per_trigger is not None:
@@ -156,6 +170,8 @@ class EventHubsOptions:
         position = parse_position(STARTING_POSITION, starting) if starting else EventPosition.earliest()
         positions_text = get(STARTING_POSITIONS)
         positions = parse_positions(positions_text, name) if positions_text else {}
+        ending = get(ENDING_POSITION)
+        ending_text = get(ENDING_POSITIONS)
 
         max_events = _positive_int(MAX_EVENTS, get(MAX_EVENTS))
         min_events = _positive_int(MIN_EVENTS, get(MIN_EVENTS))
@@ -178,6 +194,8 @@ class EventHubsOptions:
             consumer_group=consumer_group,
             starting_position=position,
             starting_positions=positions,
+            ending_position=parse_position(ENDING_POSITION, ending) if ending else None,
+            ending_positions=parse_positions(ending_text, name, ENDING_POSITIONS) if ending_text else {},
             max_events_per_trigger=max_events,
             min_events_per_trigger=min_events,
             max_trigger_delay_s=parse_duration(MAX_TRIGGER_DELAY, delay) if delay else 900.0,
@@ -240,9 +258,8 @@ def parse_position(option: str, text: str | Mapping[str, Any]) -> EventPosition:
     return EventPosition(offset=offset, seq_no=seq_no, enqueued_time=time, inclusive=inclusive)
 
 
-def parse_positions(text: str, hub: str) -> dict[str, EventPosition]:
+def parse_positions(text: str, hub: str, option: str = STARTING_POSITIONS) -> dict[str, EventPosition]:
     """Per-partition positions: keys `{"ehName": .., "partitionId": ..}` (JSON in a string) or a bare id."""
-    option = STARTING_POSITIONS
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
@@ -253,13 +270,12 @@ def parse_positions(text: str, hub: str) -> dict[str, EventPosition]:
         raise EventHubsOptionError(f"{option} must be a JSON object keyed by partition")
     positions: dict[str, EventPosition] = {}
     for key, value in data.items():
-        partition = _partition_key(key, hub)
+        partition = _partition_key(key, hub, option)
         positions[partition] = parse_position(f"{option}[{partition}]", value)
     return positions
 
 
-def _partition_key(key: str, hub: str) -> str:
-    option = STARTING_POSITIONS
+def _partition_key(key: str, hub: str, option: str) -> str:
     text = key.strip()
     if text.isdigit():
         return str(int(text))

@@ -1,4 +1,4 @@
-"""A Spark Structured Streaming source for Azure Event Hubs on the Python Data Source API (Spark 4.2+).
+"""A Spark Structured Streaming source for Azure Event Hubs on the Python Data Source API (Spark 4.0+).
 
 Offsets are `{"<partition id>": <next sequence number to read>}`. The driver asks the hub for partition
 properties on `$management` (`hubclient.management`); executors read exact sequence ranges with a
@@ -8,6 +8,7 @@ partition receiver (`hubclient.receiver`), which hands the wire bytes straight t
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import time
@@ -17,14 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
-from pyspark.sql.streaming.datasource import (
-    ReadAllAvailable,
-    ReadLimit,
-    ReadMaxRows,
-    ReadMinRows,
-    SupportsTriggerAvailableNow,
-)
+from pyspark.sql.datasource import DataSource, DataSourceReader, DataSourceStreamReader, InputPartition
 from pyspark.sql.types import StructType
 
 from eventhubs.connection_string import ConnectionString, redact
@@ -34,7 +28,22 @@ from hubclient.management import Management
 from hubclient.receiver import PartitionReceiver
 
 from .columns import SCHEMA_DDL, EventColumns, MalformedEvent
-from .options import FAIL_ON_DATA_LOSS, RECEIVER_TIMEOUT, EventHubsOptions, EventPosition
+from .options import (
+    ENDING_POSITION,
+    ENDING_POSITIONS,
+    FAIL_ON_DATA_LOSS,
+    RECEIVER_TIMEOUT,
+    EventHubsOptionError,
+    EventHubsOptions,
+    EventPosition,
+)
+from .read_limits import (
+    ReadAllAvailable,
+    ReadLimit,
+    ReadMaxRows,
+    ReadMinRows,
+    SupportsTriggerAvailableNow,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -188,6 +197,10 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
         self._partition_ids: list[str] | None = None
         self._target: dict[str, int] | None = None  # Trigger.AvailableNow: never read past this
         self._last_trigger: float | None = None
+        self._initial: dict[str, int] | None = None
+        # Where the next micro-batch starts, as Spark last said (partitions(), commit()); for Spark
+        # 4.0/4.1, whose latestOffset() gets no start.
+        self._seen: dict[str, int] | None = None
 
     def _describe(self) -> str:
         return f"event hub {self.options.name!r}, consumer group {self.options.consumer_group!r}"
@@ -234,15 +247,44 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
         return {pid: self._state(pid) for pid in self.partition_ids()}
 
     def initialOffset(self) -> dict[str, int]:
+        # Once per reader: Spark 4.0/4.1 may ask latestOffset() (which then needs it) before this, and an
+        # "@latest" or a time must resolve the same both times.
+        if self._initial is None:
+            self._initial = self._resolve_initial()
+        return dict(self._initial)
+
+    def _resolve_initial(self) -> dict[str, int]:
         states = self.partition_states()
+        return self._resolve_all(
+            states, lambda pid: self._resolve(pid, self.options.position_for(pid), states[pid])
+        )
+
+    def _resolve_all(self, states: Mapping[str, PartitionState], fn: Callable[[str], int]) -> dict[str, int]:
         if self._pool is None:
             workers = max(1, min(8, len(states)))
             self._pool = ThreadPoolExecutor(workers, thread_name_prefix="eventhubs-driver")
         # Resolving an offset or a time may wait on a receiver: do the partitions side by side.
-        resolved = self._pool.map(
-            lambda pid: self._resolve(pid, self.options.position_for(pid), states[pid]), states
-        )
-        return dict(zip(states, resolved, strict=True))
+        return dict(zip(states, self._pool.map(fn, states), strict=True))
+
+    def batch_range(self) -> tuple[dict[str, int], dict[str, int]]:
+        """A batch read's (start, end) per partition, from one look at the partitions' properties.
+
+        The end is the first event not read: an ending position's event is read when isInclusive (the
+        default), and nothing past the latest event now is (the default end).
+        """
+        o = self.options
+        states = self._states = self.partition_states()
+
+        def end(pid: str) -> int:
+            position = o.ending_for(pid)
+            if position is None:
+                return states[pid].next
+            flipped = dataclasses.replace(position, inclusive=not position.inclusive)
+            return min(states[pid].next, self._resolve(pid, flipped, states[pid]))
+
+        start = self._resolve_all(states, lambda pid: self._resolve(pid, o.position_for(pid), states[pid]))
+        ends = self._resolve_all(states, end)
+        return start, {pid: max(start[pid], ends[pid]) for pid in states}
 
     def _resolve(self, pid: str, position: EventPosition, state: PartitionState) -> int:
         """The sequence number a starting position stands for in partition `pid`."""
@@ -290,7 +332,20 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
     def prepareForTriggerAvailableNow(self) -> None:
         self._target = {pid: s.next for pid, s in self.partition_states().items()}
 
-    def latestOffset(self, start: dict[str, int], limit: ReadLimit) -> dict[str, int]:
+    def latestOffset(
+        self, start: dict[str, int] | None = None, limit: ReadLimit | None = None
+    ) -> dict[str, int]:
+        """The end of the next micro-batch: at most `limit` events past `start`, spread by backlog.
+
+        Spark 4.2+ passes both (a signature with parameters is how its runner tells admission control
+        apart). Spark 4.0/4.1 pass neither: the start is then where Spark last said the query is (the end
+        of the last planned or committed batch, or `partitions(last, last)` on a restart, else the initial
+        offset), and the limit is the source's default, so maxEventsPerTrigger holds there too.
+        """
+        if start is None:
+            start = dict(self._seen) if self._seen is not None else self.initialOffset()
+        if limit is None:
+            limit = self.getDefaultReadLimit()
         states = self._states = self.partition_states()
         begin = {pid: start.get(pid, 0) for pid in states}
         latest = {pid: s.next for pid, s in states.items()}
@@ -319,6 +374,7 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
         return end
 
     def partitions(self, start: dict[str, int], end: dict[str, int]) -> Sequence[InputPartition]:
+        self._saw(end)
         o = self.options
         pieces = [
             EventHubsPartition(
@@ -359,7 +415,15 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
         return read_partition(partition)
 
     def commit(self, end: dict[str, int]) -> None:
-        """Nothing to do: Spark's checkpoint holds the offsets."""
+        """Spark's checkpoint holds the offsets; only noted, for latestOffset() on Spark 4.0/4.1."""
+        self._saw(end)
+
+    def _saw(self, end: Mapping[str, int]) -> None:
+        # Per partition the furthest: a commit of batch N arrives after batch N+1 is planned.
+        seen = dict(self._seen or {})
+        for pid, seq in end.items():
+            seen[pid] = max(seen.get(pid, seq), int(seq))
+        self._seen = seen
 
     def stop(self) -> None:
         management, self._management = self._management, None
@@ -397,8 +461,32 @@ def spread(backlog: Mapping[str, int], limit: int) -> dict[str, int]:
     return share
 
 
+class EventHubsBatchReader(DataSourceReader):
+    """`spark.read`: each partition from its starting to its ending position, exactly."""
+
+    def __init__(self, options: EventHubsOptions) -> None:
+        self.options = options
+
+    def partitions(self) -> Sequence[InputPartition]:
+        planner = EventHubsStreamReader(self.options)  # its connection stays on the driver
+        try:
+            start, end = planner.batch_range()
+            return planner.partitions(start, end)
+        finally:
+            planner.stop()
+
+    def read(self, partition: InputPartition | None) -> Iterator[pa.RecordBatch]:
+        if not isinstance(partition, EventHubsPartition):
+            # partitions() was empty, and Spark reads one placeholder: None on 4.0/4.1,
+            # InputPartition(None) on 4.2+.
+            if partition is not None and getattr(partition, "value", None) is not None:
+                raise EventHubsReadError(f"not a partition of {SOURCE_NAME}: {partition!r}")
+            return iter(())
+        return read_partition(partition)
+
+
 class EventHubsDataSource(DataSource):
-    """`spark.readStream.format("hubstream-eventhubs")`: the Scala connector's schema and options."""
+    """`format("hubstream-eventhubs")` for spark.readStream and spark.read: the connector's schema, options"""
 
     def __init__(self, options: dict[str, str]) -> None:
         super().__init__(options)
@@ -412,7 +500,15 @@ class EventHubsDataSource(DataSource):
     def schema(self) -> str:
         return SCHEMA_DDL
 
+    def reader(self, schema: StructType) -> DataSourceReader:
+        return EventHubsBatchReader(self.parsed)
+
     def streamReader(self, schema: StructType) -> DataSourceStreamReader:
+        if self.parsed.has_ending:
+            raise EventHubsOptionError(
+                f"{ENDING_POSITION} and {ENDING_POSITIONS} are for batch reads (spark.read): "
+                f"a stream has no end; drop them or read with spark.read"
+            )
         return EventHubsStreamReader(self.parsed)
 
     # The sink (`writer.py`): `df.write` / `df.writeStream` with the connector's sink columns.

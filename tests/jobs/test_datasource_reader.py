@@ -11,12 +11,12 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows, ReadMinRows
 
 from emulator.process import EmulatorProcess
 from eventhubs.connection_string import parse_connection_string
 from jobs.datasource import EventHubsOptions, EventHubsReadError, EventHubsStreamReader
 from jobs.datasource import reader as reader_module
+from jobs.datasource.read_limits import ReadAllAvailable, ReadMaxRows, ReadMinRows
 from jobs.datasource.reader import MAX_SPLITS, SPLIT_EVENTS, EventHubsPartition, split_range, spread
 from tests import sdk_events
 

@@ -1,8 +1,9 @@
 """`make wheel` builds a wheel that installs, with its dependencies, into a clean virtualenv and runs the job.
 
-This is what a cluster does with it (`pip install hubstream-*.whl`, or a Databricks cluster library). The
-dependencies come from pip's usual index and cache: pyspark is the large one (a few seconds from a warm
-cache, longer on a cold one, hence the generous timeout).
+This is what a cluster does with it (`pip install hubstream-*.whl`, or a Databricks cluster library): the
+wheel alone installs no pyspark (a runtime brings its own); `hubstream[spark]` adds it. The dependencies
+come from pip's usual index and cache: pyspark is the large one (a few seconds from a warm cache, longer
+on a cold one, hence the generous timeout).
 """
 
 from __future__ import annotations
@@ -75,7 +76,14 @@ def test_make_wheel_installs_into_a_clean_venv_and_runs(tmp_path: Path) -> None:
     try:
         _run([sys.executable, "-m", "venv", venv], tmp_path, 120)
         python = venv / "bin" / "python"
-        _run([python, "-m", "pip", "install", "--disable-pip-version-check", wheel], tmp_path, 840)
+        pip: list[str | Path] = [python, "-m", "pip", "install", "--disable-pip-version-check"]
+        # As on a Databricks Runtime: the wheel alone must not bring a PySpark of its own...
+        _run([*pip, wheel], tmp_path, 300)
+        installed = _run([python, "-m", "pip", "list", "--format=freeze"], tmp_path, 60).stdout
+        assert "pyspark==" not in installed.lower(), installed
+        # ...and the `spark` extra brings it where there is no Spark.
+        _run([*pip, f"{wheel}[spark]"], tmp_path, 840)
+        assert "pyspark==4." in _run([python, "-m", "pip", "list", "--format=freeze"], tmp_path, 60).stdout
 
         # From tmp_path, so only the installed package can answer, not this checkout.
         where = _run(
