@@ -20,8 +20,7 @@ from amqp10.message import (
     DELIVERY_ANNOTATIONS,
     HEADER,
     MESSAGE_ANNOTATIONS,
-    Section,
-    section_value,
+    section_bounds,
     split_sections,
 )
 from amqp10.types import Symbol, Timestamp
@@ -37,26 +36,27 @@ _STAMPED = frozenset((SEQUENCE_NUMBER, OFFSET, ENQUEUED_TIME, PARTITION_KEY))
 
 def unpack(payload: bytes, message_format: int) -> tuple[list[bytes], str | None]:
     """The single messages a transfer carries, and the partition key its envelope names (if any)."""
+    bounds = list(section_bounds(payload))
     if message_format != BATCH_MESSAGE_FORMAT:
-        return [payload], partition_key_of(payload, split_sections(payload))
-    sections = split_sections(payload)
+        return [payload], partition_key_of(payload, bounds)
     messages = []
-    for section in sections:
-        if section.code == DATA:
-            # Sliced, not decoded: split_sections has already checked the sizes.
-            constructor = payload[section.value_at]
+    for code, _start, end, value_at in bounds:
+        if code == DATA:
+            # Sliced, not decoded: section_bounds has already checked the sizes.
+            constructor = payload[value_at]
             if constructor not in (0xA0, 0xB0):
                 raise DecodeError(f"a batch's data section holds constructor 0x{constructor:02x}, not binary")
-            messages.append(payload[section.value_at + (2 if constructor == 0xA0 else 5) : section.end])
+            messages.append(payload[value_at + (2 if constructor == 0xA0 else 5) : end])
     if not messages:
         raise DecodeError("a batch message with no data sections")
-    return messages, partition_key_of(payload, sections)
+    return messages, partition_key_of(payload, bounds)
 
 
-def partition_key_of(message: bytes, sections: list[Section]) -> str | None:
-    for section in sections:
-        if section.code == MESSAGE_ANNOTATIONS:
-            for name, key in read_annotations(message, section.value_at, section.end):
+def partition_key_of(message: bytes, bounds: list[tuple[int, int, int, int]]) -> str | None:
+    """The partition key a message's annotations name; `bounds` are its `section_bounds`."""
+    for code, _start, end, value_at in bounds:
+        if code == MESSAGE_ANNOTATIONS:
+            for name, key in read_annotations(message, value_at, end):
                 if name == PARTITION_KEY and key is not None:
                     return key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
             return None
@@ -126,9 +126,9 @@ def stamp(
     message: bytes, sequence_number: int, offset: int, enqueued_ms: int, partition_key: str | None
 ) -> bytes:
     """The message as consumers receive it: the service's annotations merged into its own."""
-    sections = split_sections(message)
-    own_section = next((s for s in sections if s.code == MESSAGE_ANNOTATIONS), None)
-    own = (section_value(message, own_section) or {}) if own_section is not None else {}
+    bounds = list(section_bounds(message))  # plain tuples: once per stored event
+    own_bounds = next((b for b in bounds if b[0] == MESSAGE_ANNOTATIONS), None)
+    own = (_DECODER.decode(message, own_bounds[3])[0] or {}) if own_bounds is not None else {}
     kept = {k: v for k, v in own.items() if k not in _STAMPED}
     if kept:
         annotations: dict[Any, Any] = {
@@ -142,7 +142,7 @@ def stamp(
         write(section, annotations)
     else:
         section = _service_annotations(sequence_number, offset, enqueued_ms, partition_key)
-    return _replace_annotations(message, sections, section)
+    return _replace_annotations(message, bounds, section)
 
 
 # The common case, written directly: no annotations of the sender's own but (maybe) its partition key.
@@ -154,7 +154,9 @@ def _service_annotations(sequence: int, offset: int, enqueued_ms: int, key: str 
     body = bytearray(_KEYS[SEQUENCE_NUMBER])
     body += _TYPED_LONG.pack(0x81, sequence)  # long
     body += _KEYS[OFFSET]
-    write(body, str(offset))
+    digits = str(offset).encode("ascii")
+    body += bytes((0xA1, len(digits)))  # str8: an offset has at most 20 digits
+    body += digits
     body += _KEYS[ENQUEUED_TIME]
     body += _TYPED_LONG.pack(0x83, enqueued_ms)  # timestamp
     count = 6
@@ -169,17 +171,19 @@ def _service_annotations(sequence: int, offset: int, enqueued_ms: int, key: str 
     return section + body
 
 
-def _replace_annotations(message: bytes, sections: list[Section], annotations: bytes | bytearray) -> bytes:
+def _replace_annotations(
+    message: bytes, bounds: list[tuple[int, int, int, int]], annotations: bytes | bytearray
+) -> bytes:
     """The message with its message-annotations section replaced, in the place the spec gives it."""
     out = bytearray()
     placed = False
-    for section in sections:
-        if section.code == MESSAGE_ANNOTATIONS:
+    for code, start, end, _value_at in bounds:
+        if code == MESSAGE_ANNOTATIONS:
             continue
-        if not placed and section.code > MESSAGE_ANNOTATIONS:
+        if not placed and code > MESSAGE_ANNOTATIONS:
             out += annotations
             placed = True
-        out += message[section.start : section.end]
+        out += message[start:end]
     if not placed:
         out += annotations
     return bytes(out)

@@ -8,11 +8,17 @@ from pathlib import Path
 
 import pytest
 from azure.eventhub import EventData
+from hypothesis import settings
 from pyspark.sql import SparkSession
 
 from emulator.process import EmulatorProcess
 from tests.local_spark import local_session
 from tests.sdk_events import read_events
+
+# No per-example deadline: on a busy 2-core machine (CI runs the suites side by side with their servers) a
+# first example that imports or warms up can take far longer than Hypothesis' 200 ms, and fail for nothing.
+settings.register_profile("hubstream", deadline=None)
+settings.load_profile("hubstream")
 
 TEST_CONFIG = """
 namespace = "emulator"

@@ -1,7 +1,7 @@
 """Event Hubs messages, as delivered on the wire, turned into the connector's columns as Arrow batches.
 
 The executors' hot path: a message's bytes go from the AMQP transfer straight into column lists, with no
-object per event. Sections are located by their sizes (`amqp10.message.split_sections`); the message
+object per event. Sections are located by their sizes (`amqp10.message.section_bounds`); the message
 annotations (sequence number, offset, enqueued time, partition key, publisher) are read by
 `eventhubs.events.read_annotations`, fast for the encodings the service uses, so an odd message costs
 more but reads the same.
