@@ -14,11 +14,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from contextlib import ExitStack
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from .client import producer_client
 from .events import Event
-from .sender import BatchLoop, OversizeEvent, Progress, Sender, SendStats
+from .sender import BatchLoop, LoopOptions, OversizeEvent, Progress, Sender, SendStats
 
 if TYPE_CHECKING:
     from conf import Settings
@@ -41,7 +41,7 @@ def send_events(
     several in flight, for load tests faster than the SDK goes; no retries.
     """
     options = settings.producer
-    loop_options: dict[str, Any] = {
+    loop_options: LoopOptions = {
         "rate": options.rate,
         "linger_s": options.linger_s,
         "on_oversize": options.on_oversize,

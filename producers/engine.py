@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Unpack
 
 from eventhubs.events import encode_event
 from hubclient.connection import Endpoint
 from hubclient.sender import EventSender, EventTooLargeError
 
 from .events import Event
-from .sender import BatchLoop, Progress, SendStats
+from .sender import BatchLoop, LoopOptions, SendStats
 
 log = logging.getLogger("producers.engine")
 
@@ -49,25 +47,9 @@ class HubstreamSender(BatchLoop[_Run]):
     log = log
 
     def __init__(
-        self,
-        endpoint: Endpoint,
-        *,
-        rate: float | None = None,
-        linger_s: float = 0.1,
-        on_oversize: Literal["skip", "fail"] = "skip",
-        partition_id: str | None = None,
-        progress: Progress | None = None,
-        timeout_s: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
+        self, endpoint: Endpoint, *, timeout_s: float = 60.0, **options: Unpack[LoopOptions]
     ) -> None:
-        super().__init__(
-            rate=rate,
-            linger_s=linger_s,
-            on_oversize=on_oversize,
-            partition_id=partition_id,
-            progress=progress,
-            clock=clock,
-        )
+        super().__init__(**options)
         self.endpoint = endpoint
         self.timeout_s = timeout_s
 

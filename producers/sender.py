@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypedDict, TypeVar, Unpack
 
 from azure.eventhub import EventData, EventDataBatch, EventHubProducerClient
 
@@ -78,6 +78,17 @@ class _Shared:
     lock: threading.Lock = field(default_factory=threading.Lock)
     open: dict[str | None, _OpenBatch] = field(default_factory=dict)
     failure: BaseException | None = None
+
+
+class LoopOptions(TypedDict, total=False):
+    """`BatchLoop`'s options, which every engine takes after its own (defaults in `BatchLoop.__init__`)."""
+
+    rate: float | None
+    linger_s: float
+    on_oversize: Literal["skip", "fail"]
+    partition_id: str | None
+    progress: Progress | None
+    clock: Callable[[], float]
 
 
 class BatchLoop(Generic[R]):
@@ -214,25 +225,8 @@ class _Run:
 class Sender(BatchLoop[_Run]):
     """Sends events with one `EventHubProducerClient`; see the module docstring."""
 
-    def __init__(
-        self,
-        client: EventHubProducerClient,
-        *,
-        rate: float | None = None,
-        linger_s: float = 0.1,
-        on_oversize: Literal["skip", "fail"] = "skip",
-        partition_id: str | None = None,
-        progress: Progress | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(
-            rate=rate,
-            linger_s=linger_s,
-            on_oversize=on_oversize,
-            partition_id=partition_id,
-            progress=progress,
-            clock=clock,
-        )
+    def __init__(self, client: EventHubProducerClient, **options: Unpack[LoopOptions]) -> None:
+        super().__init__(**options)
         self.client = client
 
     def _begin(self, stats: SendStats) -> _Run:
