@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from amqp10.connection import (
     NEED_DATA,
@@ -61,6 +61,8 @@ AMQPS_PORT = 5671
 JWT_SCOPE = "https://eventhubs.azure.net/.default"
 TOKEN_LIFETIME_S = 3600
 READ_SIZE = 1 << 18
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,16 @@ class HubConnection:
             self.close()
             raise
 
+    def open_and_attach(self, attach: Callable[[], T], close: Callable[[], None]) -> T:
+        """Open, then `attach` the caller's link(s) and return what it returns; on any failure `close` the
+        caller (nothing is left open) and raise."""
+        try:
+            self.open()
+            return attach()
+        except BaseException:
+            close()
+            raise
+
     def _open(self) -> None:
         e = self.endpoint
         deadline = time.monotonic() + self.timeout_s
@@ -242,14 +254,7 @@ class HubConnection:
             desired_capabilities=capabilities, credit=credit,
         )  # fmt: skip
         self._watched.add(link)  # from here on, its detach ends the read
-        attached = self.wait_for(
-            lambda ev: isinstance(ev, LinkAttached) and ev.link is link, deadline, "attach the receiver"
-        )
-        if attached.remote.source is None:  # refused: the detach that follows says why
-            detached = self.wait_for(
-                lambda ev: isinstance(ev, LinkDetached) and ev.link is link, deadline, "attach the receiver"
-            )
-            raise self.error(detached.error, "the service refused the receiver")
+        self._await_attach(link, deadline, "receiver")
         return link
 
     def attach_sender(self, name: str, source: Source, target: Target) -> tuple[Link, int | None]:
@@ -261,15 +266,21 @@ class HubConnection:
             self._session, name, SENDER, source=source, target=target, settled=False
         )
         self._watched.add(link)  # from here on, its detach ends the send
-        attached = self.wait_for(
-            lambda ev: isinstance(ev, LinkAttached) and ev.link is link, deadline, "attach the sender"
-        )
-        if attached.remote.target is None:  # refused: the detach that follows says why
-            detached = self.wait_for(
-                lambda ev: isinstance(ev, LinkDetached) and ev.link is link, deadline, "attach the sender"
-            )
-            raise self.error(detached.error, "the service refused the sender")
+        attached = self._await_attach(link, deadline, "sender")
         return link, attached.remote.max_message_size or None
+
+    def _await_attach(self, link: Link, deadline: float, role: Literal["receiver", "sender"]) -> LinkAttached:
+        """Wait for the service's attach; it refuses by leaving out the terminus it would have served
+        (the source of our receiver, the target of our sender), and the detach that follows says why."""
+        what = f"attach the {role}"
+        attached = self.wait_for(lambda ev: isinstance(ev, LinkAttached) and ev.link is link, deadline, what)
+        served = attached.remote.source if role == "receiver" else attached.remote.target
+        if served is None:
+            detached = self.wait_for(
+                lambda ev: isinstance(ev, LinkDetached) and ev.link is link, deadline, what
+            )
+            raise self.error(detached.error, f"the service refused the {role}")
+        return attached
 
     def request(
         self, node: str, properties: dict[str, Any], body: Any, deadline: float | None = None

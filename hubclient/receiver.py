@@ -71,18 +71,16 @@ class PartitionReceiver:
 
     def open(self) -> None:
         """Connect, authorize and attach; on any failure nothing is left open."""
-        try:
-            self.hub.open()
-            self._link = self.hub.attach_receiver(
+        self._link = self.hub.open_and_attach(
+            lambda: self.hub.attach_receiver(
                 f"hubstream-{self.partition_id}-{uuid.uuid4().hex[:8]}",
                 Source(self.address, filter=selector_filter(self.position, self.inclusive)),
                 Target(f"hubstream-receiver-{uuid.uuid4().hex[:8]}"),
                 (GEOREPLICATION,),
                 self.prefetch,
-            )
-        except BaseException:
-            self.close()
-            raise
+            ),
+            self.close,
+        )
 
     def read_into(self, columns: EventSink, idle_timeout_s: float) -> list[int]:
         """Read what has arrived (waiting up to `idle_timeout_s` for the first event) into `columns`;

@@ -82,12 +82,7 @@ class EventSender:
 
     def open(self) -> None:
         """Connect, authorize and attach to the hub; on any failure nothing is left open."""
-        try:
-            self.hub.open()
-            self._link(None)
-        except BaseException:
-            self.close()
-            raise
+        self.hub.open_and_attach(lambda: self._link(None), self.close)
 
     def close(self) -> None:
         """Close the connection; batches not yet settled are not confirmed (call `flush()` first)."""

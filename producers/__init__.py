@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Literal
 
 from .client import producer_client
 from .events import Event
-from .sender import OversizeEvent, Progress, Sender, SendStats
+from .sender import BatchLoop, LoopOptions, OversizeEvent, Progress, Sender, SendStats
 
 if TYPE_CHECKING:
     from conf import Settings
@@ -40,30 +41,26 @@ def send_events(
     several in flight, for load tests faster than the SDK goes; no retries.
     """
     options = settings.producer
-    if engine == "hubstream":
-        from hubclient.connection import Endpoint
+    loop_options: LoopOptions = {
+        "rate": options.rate,
+        "linger_s": options.linger_s,
+        "on_oversize": options.on_oversize,
+        "partition_id": partition_id,
+        "progress": progress,
+    }
+    with ExitStack() as clients:
+        sender: BatchLoop
+        if engine == "hubstream":
+            from hubclient.connection import Endpoint
 
-        from .engine import HubstreamSender
+            from .engine import HubstreamSender
 
-        hub = settings.eventhub
-        endpoint = Endpoint.connect_to(hub.connection_string, hub.fully_qualified_namespace, hub.name)
-        return HubstreamSender(
-            endpoint,
-            rate=options.rate,
-            linger_s=options.linger_s,
-            on_oversize=options.on_oversize,
-            partition_id=partition_id,
-            progress=progress,
-        ).send(events, count=count, duration_s=duration_s, stop=stop)
-    with producer_client(settings.eventhub, options) as client:
-        sender = Sender(
-            client,
-            rate=options.rate,
-            linger_s=options.linger_s,
-            on_oversize=options.on_oversize,
-            partition_id=partition_id,
-            progress=progress,
-        )
+            hub = settings.eventhub
+            endpoint = Endpoint.connect_to(hub.connection_string, hub.fully_qualified_namespace, hub.name)
+            sender = HubstreamSender(endpoint, **loop_options)
+        else:
+            client = clients.enter_context(producer_client(settings.eventhub, options))
+            sender = Sender(client, **loop_options)
         return sender.send(events, count=count, duration_s=duration_s, stop=stop)
 
 

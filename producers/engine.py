@@ -15,153 +15,98 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Unpack
 
 from eventhubs.events import encode_event
 from hubclient.connection import Endpoint
 from hubclient.sender import EventSender, EventTooLargeError
 
 from .events import Event
-from .sender import OversizeEvent, Progress, SendStats
+from .sender import BatchLoop, LoopOptions, SendStats
 
 log = logging.getLogger("producers.engine")
 
 
-class HubstreamSender:
+@dataclass
+class _Run:
+    """One `HubstreamSender.send`: the EventSender, the linger thread and what they share under `lock`."""
+
+    sender: EventSender
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    done: threading.Event = field(default_factory=threading.Event)
+    oldest: list[float] = field(default_factory=list)  # when the first unsent event was added, if any
+    failure: list[BaseException] = field(default_factory=list)
+    reported: int = 0
+    flusher: threading.Thread | None = None
+
+
+class HubstreamSender(BatchLoop[_Run]):
     """The `Sender` interface (`send(events, count=, duration_s=, stop=)`) over an EventSender."""
 
+    log = log
+
     def __init__(
-        self,
-        endpoint: Endpoint,
-        *,
-        rate: float | None = None,
-        linger_s: float = 0.1,
-        on_oversize: Literal["skip", "fail"] = "skip",
-        partition_id: str | None = None,
-        progress: Progress | None = None,
-        timeout_s: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
+        self, endpoint: Endpoint, *, timeout_s: float = 60.0, **options: Unpack[LoopOptions]
     ) -> None:
-        if rate is not None and rate <= 0:
-            raise ValueError(f"rate must be a positive number of events per second, got {rate}")
+        super().__init__(**options)
         self.endpoint = endpoint
-        self.rate = rate
-        self.linger_s = linger_s
-        self.on_oversize = on_oversize
-        self.partition_id = partition_id
-        self.progress = progress
         self.timeout_s = timeout_s
-        self.clock = clock
 
-    def send(
-        self,
-        events: Iterable[Event],
-        *,
-        count: int | None = None,
-        duration_s: float | None = None,
-        stop: threading.Event | None = None,
-    ) -> SendStats:
-        stats = SendStats()
-        started = self.clock()
-        sender = EventSender(self.endpoint, timeout_s=self.timeout_s)
-        lock = threading.Lock()
-        done = threading.Event()
-        oldest: list[float] = []  # when the first unsent event was added, while there is one
-        failure: list[BaseException] = []
-        reported = 0
+    def _begin(self, stats: SendStats) -> _Run:
+        run = _Run(EventSender(self.endpoint, timeout_s=self.timeout_s))
+        run.flusher = threading.Thread(target=self._linger, args=(run,), name="linger", daemon=True)
+        return run
 
-        def linger() -> None:
-            while not done.wait(max(self.linger_s / 2, 0.01)):
-                with lock:
-                    try:
-                        if oldest and self.clock() - oldest[0] >= self.linger_s:
-                            sender.send_open()
-                            oldest.clear()
-                        sender.idle()
-                    except BaseException as exc:  # raised in the reading thread at its next event
-                        failure.append(exc)
-                        return
+    def _start(self, run: _Run) -> None:
+        run.sender.open()
+        assert run.flusher is not None
+        run.flusher.start()
 
-        flusher = threading.Thread(target=linger, name="linger", daemon=True)
+    def _linger(self, run: _Run) -> None:
+        while not run.done.wait(max(self.linger_s / 2, 0.01)):
+            with run.lock:
+                try:
+                    if run.oldest and self.clock() - run.oldest[0] >= self.linger_s:
+                        run.sender.send_open()
+                        run.oldest.clear()
+                    run.sender.idle()
+                except BaseException as exc:  # raised in the reading thread at its next event
+                    run.failure.append(exc)
+                    return
+
+    def _failure(self, run: _Run) -> BaseException | None:
+        return run.failure[0] if run.failure else None
+
+    def _add(self, run: _Run, event: Event, stats: SendStats) -> None:
+        with run.lock:
+            if self._encode(run.sender, event, stats) and not run.oldest:
+                run.oldest.append(self.clock())
+            if self.progress is not None and run.sender.stats.events > run.reported:
+                self.progress.update(run.sender.stats.events - run.reported, 0)
+                run.reported = run.sender.stats.events
+
+    def _finish(self, run: _Run, stats: SendStats) -> None:
+        run.done.set()
+        if run.flusher is not None and run.flusher.is_alive():
+            run.flusher.join()
         try:
-            sender.open()
-            flusher.start()
-            for read, event in enumerate(self._limited(events, count, duration_s, stop, started)):
-                if failure:
-                    raise failure[0]
-                if self.rate is not None:
-                    ahead = started + read / self.rate - self.clock()
-                    if ahead > 0:
-                        time.sleep(ahead)
-                with lock:
-                    if self._add(sender, event, stats) and not oldest:
-                        oldest.append(self.clock())
-                    if self.progress is not None and sender.stats.events > reported:
-                        self.progress.update(sender.stats.events - reported, 0)
-                        reported = sender.stats.events
-        except KeyboardInterrupt:
-            stats.interrupted = True
-            log.warning("interrupted: sending what was read, then stopping")
+            if not run.failure and run.sender.is_open:
+                confirmed = run.sender.flush()  # every event read is sent and settled, or this raises
+                stats.events, stats.batches = confirmed.events, confirmed.batches
         finally:
-            done.set()
-            if flusher.is_alive():
-                flusher.join()
-            try:
-                if not failure and sender.is_open:
-                    confirmed = sender.flush()  # every event read is sent and settled, or this raises
-                    stats.events, stats.batches = confirmed.events, confirmed.batches
-            finally:
-                sender.close()
-                stats.elapsed_s = self.clock() - started
-                if self.progress is not None:
-                    self.progress.update(max(0, stats.events - reported), 0)
-                    self.progress.close()
-        if failure:
-            raise failure[0]
-        if stop is not None and stop.is_set():
-            stats.interrupted = True
-        return stats
+            run.sender.close()
+            if self.progress is not None:
+                self.progress.update(max(0, stats.events - run.reported), 0)
 
-    def _add(self, sender: EventSender, event: Event, stats: SendStats) -> bool:
+    def _encode(self, sender: EventSender, event: Event, stats: SendStats) -> bool:
         body = event.body.encode("utf-8") if isinstance(event.body, str) else event.body
         properties = dict(event.properties) if event.properties else None
         key = None if self.partition_id is not None else event.partition_key
         try:
             sender.send_encoded(encode_event(body, properties, key), self.partition_id, key)
         except EventTooLargeError as exc:
-            message = (
-                f"an event of {len(body):,} bytes is larger than the hub accepts "
-                f"({exc.limit:,} bytes with the batch envelope)"
-            )
-            if self.on_oversize == "fail":
-                raise OversizeEvent(message + "; use --oversize skip to skip such events") from None
-            stats.oversize_skipped += 1
-            log.warning("skipping it: %s", message)
+            self._oversize(len(body), exc.limit, stats, "--oversize skip")
             return False
         stats.bytes += len(body)
         return True
-
-    def _limited(
-        self,
-        events: Iterable[Event],
-        count: int | None,
-        duration_s: float | None,
-        stop: threading.Event | None,
-        started: float,
-    ) -> Iterator[Event]:
-        # The limits are checked before asking for the next event: a slow source may block for a whole poll.
-        source = iter(events)
-        read = 0
-        while count is None or read < count:
-            if duration_s is not None and self.clock() - started >= duration_s:
-                return
-            if stop is not None and stop.is_set():
-                return
-            try:
-                event = next(source)
-            except StopIteration:
-                return
-            yield event
-            read += 1

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Generic, Literal, Protocol, TypedDict, TypeVar, Unpack
 
 from azure.eventhub import EventData, EventDataBatch, EventHubProducerClient
 
@@ -24,6 +24,9 @@ log = logging.getLogger("producers.sender")
 
 MAX_OPEN_BATCHES = 1000  # with many partition keys, the oldest open batch is sent to make room
 QUEUED_BATCHES = 4
+OVERSIZE_HINT = "on_oversize='skip' (--oversize skip)"
+
+R = TypeVar("R")  # one run's state, per engine
 
 
 class OversizeEvent(ValueError):
@@ -77,12 +80,29 @@ class _Shared:
     failure: BaseException | None = None
 
 
-class Sender:
-    """Sends events with one `EventHubProducerClient`; see the module docstring."""
+class LoopOptions(TypedDict, total=False):
+    """`BatchLoop`'s options, which every engine takes after its own (defaults in `BatchLoop.__init__`)."""
+
+    rate: float | None
+    linger_s: float
+    on_oversize: Literal["skip", "fail"]
+    partition_id: str | None
+    progress: Progress | None
+    clock: Callable[[], float]
+
+
+class BatchLoop(Generic[R]):
+    """The loop both engines share: limits, pace, Ctrl-C and progress; subclasses say how a batch is sent.
+
+    `_begin` makes one run's state, `_start` starts it (inside the loop's `try`), `_add` takes one event,
+    `_failure` is a send error to stop on (raised once the run is finished) and `_finish` sends every event
+    already read, then releases the run.
+    """
+
+    log = log  # each engine warns under its own logger
 
     def __init__(
         self,
-        client: EventHubProducerClient,
         *,
         rate: float | None = None,
         linger_s: float = 0.1,
@@ -93,7 +113,6 @@ class Sender:
     ) -> None:
         if rate is not None and rate <= 0:
             raise ValueError(f"rate must be a positive number of events per second, got {rate}")
-        self.client = client
         self.rate = rate
         self.linger_s = linger_s
         self.on_oversize = on_oversize
@@ -110,46 +129,46 @@ class Sender:
         stop: threading.Event | None = None,
     ) -> SendStats:
         stats = SendStats()
-        shared = _Shared()
-        outbox: queue.Queue[_OpenBatch | None] = queue.Queue(maxsize=QUEUED_BATCHES)
-        done = threading.Event()
-        sender = threading.Thread(
-            target=self._send_loop, args=(outbox, stats, shared), name="sender", daemon=True
-        )
-        flusher = threading.Thread(
-            target=self._linger_loop, args=(outbox, shared, done), name="linger", daemon=True
-        )
         started = self.clock()
-        sender.start()
-        flusher.start()
+        run = self._begin(stats)
         try:
+            self._start(run)
             for read, event in enumerate(self._limited(events, count, duration_s, stop, started)):
-                if shared.failure is not None:
+                if self._failure(run) is not None:
                     break
                 self._pace(read, started)
-                self._add(event, shared, outbox, stats)
+                self._add(run, event, stats)
         except KeyboardInterrupt:
             stats.interrupted = True
-            log.warning("interrupted: sending what was read, then stopping")
+            self.log.warning("interrupted: sending what was read, then stopping")
         finally:
-            done.set()
-            flusher.join()
-            with shared.lock:
-                pending = list(shared.open.values())
-                shared.open.clear()
-            for open_batch in pending:
-                if open_batch.events:
-                    outbox.put(open_batch)
-            outbox.put(None)
-            sender.join()
-            stats.elapsed_s = self.clock() - started
-            if self.progress is not None:
-                self.progress.close()
+            try:
+                self._finish(run, stats)
+            finally:
+                stats.elapsed_s = self.clock() - started
+                if self.progress is not None:
+                    self.progress.close()
         if stop is not None and stop.is_set():
             stats.interrupted = True
-        if shared.failure is not None:
-            raise shared.failure
+        failure = self._failure(run)
+        if failure is not None:
+            raise failure
         return stats
+
+    def _begin(self, stats: SendStats) -> R:
+        raise NotImplementedError
+
+    def _start(self, run: R) -> None:
+        raise NotImplementedError
+
+    def _add(self, run: R, event: Event, stats: SendStats) -> None:
+        raise NotImplementedError
+
+    def _failure(self, run: R) -> BaseException | None:
+        raise NotImplementedError
+
+    def _finish(self, run: R, stats: SendStats) -> None:
+        raise NotImplementedError
 
     def _limited(
         self,
@@ -181,14 +200,75 @@ class Sender:
         if ahead > 0:
             time.sleep(ahead)
 
+    def _oversize(self, size: int, limit: int, stats: SendStats, hint: str) -> None:
+        message = (
+            f"an event of {size:,} bytes is larger than the hub accepts ({limit:,} bytes with the batch "
+            "envelope)"
+        )
+        if self.on_oversize == "fail":
+            raise OversizeEvent(f"{message}; use {hint} to skip such events") from None
+        stats.oversize_skipped += 1
+        self.log.warning("skipping it: %s", message)
+
+
+@dataclass
+class _Run:
+    """One `Sender.send`: the shared state, the queue to the sender thread and the two threads."""
+
+    shared: _Shared
+    outbox: queue.Queue[_OpenBatch | None]
+    done: threading.Event
+    sender: threading.Thread
+    flusher: threading.Thread
+
+
+class Sender(BatchLoop[_Run]):
+    """Sends events with one `EventHubProducerClient`; see the module docstring."""
+
+    def __init__(self, client: EventHubProducerClient, **options: Unpack[LoopOptions]) -> None:
+        super().__init__(**options)
+        self.client = client
+
+    def _begin(self, stats: SendStats) -> _Run:
+        shared = _Shared()
+        outbox: queue.Queue[_OpenBatch | None] = queue.Queue(maxsize=QUEUED_BATCHES)
+        done = threading.Event()
+        sender = threading.Thread(
+            target=self._send_loop, args=(outbox, stats, shared), name="sender", daemon=True
+        )
+        flusher = threading.Thread(
+            target=self._linger_loop, args=(outbox, shared, done), name="linger", daemon=True
+        )
+        return _Run(shared, outbox, done, sender, flusher)
+
+    def _start(self, run: _Run) -> None:
+        run.sender.start()
+        run.flusher.start()
+
+    def _failure(self, run: _Run) -> BaseException | None:
+        return run.shared.failure
+
+    def _finish(self, run: _Run, stats: SendStats) -> None:
+        run.done.set()
+        if run.flusher.is_alive():
+            run.flusher.join()
+        with run.shared.lock:
+            pending = list(run.shared.open.values())
+            run.shared.open.clear()
+        for open_batch in pending:
+            if open_batch.events:
+                run.outbox.put(open_batch)
+        if run.sender.is_alive():
+            run.outbox.put(None)
+            run.sender.join()
+
     def _new_batch(self, key: str | None) -> EventDataBatch:
         if self.partition_id is not None:
             return self.client.create_batch(partition_id=self.partition_id)
         return self.client.create_batch(partition_key=key)
 
-    def _add(
-        self, event: Event, shared: _Shared, outbox: queue.Queue[_OpenBatch | None], stats: SendStats
-    ) -> None:
+    def _add(self, run: _Run, event: Event, stats: SendStats) -> None:
+        shared, outbox = run.shared, run.outbox
         data = EventData(event.body)
         if event.properties:
             properties: dict[str | bytes, Any] = {k: v for k, v in event.properties.items()}
@@ -204,14 +284,14 @@ class Sender:
                 current.batch.add(data)
             except ValueError:
                 if current.events == 0:
-                    self._oversize(size, current.batch.max_size_in_bytes, stats)
+                    self._oversize(size, current.batch.max_size_in_bytes, stats, OVERSIZE_HINT)
                     return
                 full = shared.open.pop(key)
                 current = self._open(key, shared)
                 try:
                     current.batch.add(data)
                 except ValueError:
-                    self._oversize(size, current.batch.max_size_in_bytes, stats)
+                    self._oversize(size, current.batch.max_size_in_bytes, stats, OVERSIZE_HINT)
                     current = None
             if current is not None:
                 current.events += 1
@@ -230,16 +310,6 @@ class Sender:
     def _evict_oldest(shared: _Shared) -> _OpenBatch:
         key = min(shared.open, key=lambda k: shared.open[k].opened)
         return shared.open.pop(key)
-
-    def _oversize(self, size: int, limit: int, stats: SendStats) -> None:
-        message = (
-            f"an event of {size:,} bytes is larger than the hub accepts ({limit:,} bytes with the batch "
-            "envelope)"
-        )
-        if self.on_oversize == "fail":
-            raise OversizeEvent(message + "; use on_oversize='skip' (--oversize skip) to skip such events")
-        stats.oversize_skipped += 1
-        log.warning("skipping it: %s", message)
 
     def _linger_loop(
         self, outbox: queue.Queue[_OpenBatch | None], shared: _Shared, done: threading.Event

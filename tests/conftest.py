@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,47 @@ consumer_groups = ["spark", "audit"]
 name = "telemetry"
 partitions = 2
 """
+# Shared access policies at the namespace and on a hub (test_authorization.py, test_policies.py).
+POLICIES_CONFIG = """
+[keys]
+RootManageSharedAccessKey = "SAS_KEY_VALUE"
+
+[[policies]]
+name = "listen-only"
+key = "listen-key"
+secondary_key = "listen-key-2"
+rights = ["Listen"]
+
+[[policies]]
+name = "send-only"
+key = "send-key"
+rights = ["Send"]
+
+[[hubs]]
+name = "tweets"
+partitions = 2
+[[hubs.policies]]
+name = "tweets-send"
+key = "tweets-key"
+rights = ["Send"]
+
+[[hubs]]
+name = "telemetry"
+partitions = 2
+"""
+
+
+@contextmanager
+def running_emulator(folder: Path, config_text: str, **kwargs: object) -> Iterator[EmulatorProcess]:
+    """An emulator with `config_text` as its configuration and its files in `folder`, stopped at the end."""
+    config = folder / "emulator.toml"
+    config.write_text(config_text)
+    process = EmulatorProcess(config=config, log_file=folder / "emulator.log", **kwargs)  # type: ignore[arg-type]
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -51,23 +93,10 @@ def local_ca_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture
-def emulator_config(tmp_path: Path) -> Path:
-    path = tmp_path / "emulator.toml"
-    path.write_text(TEST_CONFIG)
-    return path
-
-
-@pytest.fixture
-def emulator(tmp_path: Path, emulator_config: Path) -> Iterator[EmulatorProcess]:
+def emulator(tmp_path: Path) -> Iterator[EmulatorProcess]:
     """An emulator keeping its events on disk under tmp_path, so a test can restart it."""
-    process = EmulatorProcess(
-        data_dir=tmp_path / "data", config=emulator_config, log_file=tmp_path / "emulator.log"
-    )
-    process.start()
-    try:
+    with running_emulator(tmp_path, TEST_CONFIG, data_dir=tmp_path / "data") as process:
         yield process
-    finally:
-        process.stop()
 
 
 Receive = Callable[..., list[EventData]]

@@ -13,32 +13,8 @@ from emulator.config import LISTEN, MANAGE, SEND, NamespaceConfig, load_config
 from eventhubs.errors import UnauthorizedError
 from eventhubs.jwt import make_unsigned_jwt
 from eventhubs.sas import JWT_TOKEN_TYPE, TOKEN_TYPE
+from tests.conftest import POLICIES_CONFIG
 
-CONFIG = """
-[keys]
-RootManageSharedAccessKey = "SAS_KEY_VALUE"
-
-[[policies]]
-name = "listen-only"
-key = "listen-key"
-secondary_key = "listen-key-2"
-rights = ["Listen"]
-
-[[policies]]
-name = "send-only"
-key = "send-key"
-rights = ["Send"]
-
-[[hubs]]
-name = "tweets"
-[[hubs.policies]]
-name = "tweets-send"
-key = "tweets-key"
-rights = ["Send"]
-
-[[hubs]]
-name = "telemetry"
-"""
 HOST = "sb://localhost:5672"
 NOW = 1_800_000_000
 
@@ -54,7 +30,7 @@ class Clock:
 @pytest.fixture
 def config(tmp_path: Path) -> NamespaceConfig:
     path = tmp_path / "ns.toml"
-    path.write_text(CONFIG)
+    path.write_text(POLICIES_CONFIG)
     return load_config(path)
 
 

@@ -24,46 +24,15 @@ from eventhubs.sas import make_sas_token
 from hubclient.connection import Endpoint
 from hubclient.receiver import PartitionReceiver
 from jobs.datasource.columns import EventColumns
+from tests.conftest import POLICIES_CONFIG, running_emulator
 
-CONFIG = """
-[keys]
-RootManageSharedAccessKey = "SAS_KEY_VALUE"
-
-[[policies]]
-name = "listen-only"
-key = "listen-key"
-rights = ["Listen"]
-
-[[policies]]
-name = "send-only"
-key = "send-key"
-rights = ["Send"]
-
-[[hubs]]
-name = "tweets"
-partitions = 2
-[[hubs.policies]]
-name = "tweets-send"
-key = "tweets-key"
-rights = ["Send"]
-
-[[hubs]]
-name = "telemetry"
-partitions = 2
-"""
 ROOT = ("RootManageSharedAccessKey", "SAS_KEY_VALUE")
 
 
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[EmulatorProcess]:
-    config = tmp_path / "ns.toml"
-    config.write_text(CONFIG)
-    process = EmulatorProcess(config=config, log_file=tmp_path / "emulator.log")
-    process.start()
-    try:
+    with running_emulator(tmp_path, POLICIES_CONFIG) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def conn_str(emulator: EmulatorProcess, name: str, key: str) -> str:

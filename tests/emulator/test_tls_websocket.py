@@ -21,7 +21,7 @@ from azure.eventhub.exceptions import EventHubError
 
 from emulator.process import EmulatorProcess
 from eventhubs.sas import make_sas_token
-from tests.conftest import TEST_CONFIG
+from tests.conftest import TEST_CONFIG, running_emulator
 
 HUB = "tweets"
 KEY_NAME, KEY = "RootManageSharedAccessKey", "SAS_KEY_VALUE"
@@ -33,15 +33,8 @@ TRANSPORTS = {"tls": TransportType.Amqp, "websocket": TransportType.AmqpOverWebs
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
     """One emulator for the module (in memory): each test uses its own partition or reads by sequence."""
-    folder = tmp_path_factory.mktemp("tls-emulator")
-    config = folder / "emulator.toml"
-    config.write_text(TEST_CONFIG)
-    process = EmulatorProcess(config=config, log_file=folder / "emulator.log")
-    process.start()
-    try:
+    with running_emulator(tmp_path_factory.mktemp("tls-emulator"), TEST_CONFIG) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def client_options(emulator: EmulatorProcess, transport: str) -> dict[str, Any]:

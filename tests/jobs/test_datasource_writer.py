@@ -9,6 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import BinaryType, IntegerType, MapType, StringType, StructField, StructType
 
 from emulator.process import EmulatorProcess
@@ -156,18 +157,28 @@ def read_back_with_our_source(spark: SparkSession, cs: str, hub: str, checkpoint
         .writeStream.foreachBatch(collect).option("checkpointLocation", str(checkpoint))
         .trigger(availableNow=True).start()
     )  # fmt: skip
+    run_to_end(query)
+    return rows
+
+
+def run_to_end(query: StreamingQuery) -> None:
+    """Wait for an availableNow query to finish (stopped whatever happens) and check that it did not fail."""
     try:
         assert query.awaitTermination(240)
     finally:
         query.stop()
     assert query.exception() is None
-    return rows
+
+
+@pytest.fixture
+def fmt(spark: SparkSession) -> str:
+    """The data source's format name, registered with the session."""
+    return register(spark)
 
 
 def test_df_write_round_trip_keys_land_where_the_service_puts_them(
-    spark: SparkSession, emulator: EmulatorProcess, tmp_path: Path
+    spark: SparkSession, fmt: str, emulator: EmulatorProcess, tmp_path: Path
 ) -> None:
-    fmt = register(spark)
     cs = emulator.connection_string
     # Where the service puts each key: the SDK's own keyed sends to the same hub (bodies "0".."31").
     send_keyed(cs, HUB, 32, keys=16)
@@ -200,8 +211,7 @@ def test_df_write_round_trip_keys_land_where_the_service_puts_them(
         assert row.properties == {"id": str(n), "source": "spark"}
 
 
-def test_df_write_to_partition_ids(spark: SparkSession, emulator: EmulatorProcess) -> None:
-    fmt = register(spark)
+def test_df_write_to_partition_ids(spark: SparkSession, fmt: str, emulator: EmulatorProcess) -> None:
     cs = emulator.connection_string
     df = spark.range(100).selectExpr(
         "cast(cast(id as string) as binary) as body", "cast(id % 2 as string) as partitionId"
@@ -213,18 +223,16 @@ def test_df_write_to_partition_ids(spark: SparkSession, emulator: EmulatorProces
 
 
 def test_partition_id_and_key_together_are_refused_at_save(
-    spark: SparkSession, emulator: EmulatorProcess
+    spark: SparkSession, fmt: str, emulator: EmulatorProcess
 ) -> None:
-    fmt = register(spark)
     df = spark.range(3).selectExpr("'b' as body", "'0' as partitionId", "'k' as partitionKey")
     with pytest.raises(Exception, match="both 'partitionId' and 'partitionKey'"):
         df.write.format(fmt).options(**sink_options(emulator.connection_string)).mode("append").save()
 
 
 def test_a_failed_send_fails_the_job_with_a_readable_error(
-    spark: SparkSession, emulator: EmulatorProcess
+    spark: SparkSession, fmt: str, emulator: EmulatorProcess
 ) -> None:
-    fmt = register(spark)
     cs = emulator.connection_string
     df = spark.range(5).coalesce(1).selectExpr("if(id = 3, repeat('x', 1100000), 'b') as body")
     with pytest.raises(Exception, match=r"Spark partition 0, row 3: an event of 1,100,00\d bytes") as info:
@@ -238,10 +246,9 @@ def test_a_failed_send_fails_the_job_with_a_readable_error(
 
 
 def test_write_stream_from_one_hub_to_another(
-    spark: SparkSession, emulator: EmulatorProcess, tmp_path: Path
+    spark: SparkSession, fmt: str, emulator: EmulatorProcess, tmp_path: Path
 ) -> None:
     """Our source reads `tweets`, the sink writes `telemetry`: a checkpointed pipeline, run twice."""
-    fmt = register(spark)
     cs = emulator.connection_string
     send_keyed(cs, HUB, 200, keys=8)
 
@@ -253,11 +260,7 @@ def test_write_stream_from_one_hub_to_another(
             .writeStream.format(fmt).options(**sink_options(cs, "telemetry"))
             .option("checkpointLocation", str(tmp_path / "chk")).trigger(availableNow=True).start()
         )  # fmt: skip
-        try:
-            assert query.awaitTermination(240)
-        finally:
-            query.stop()
-        assert query.exception() is None
+        run_to_end(query)
 
     run()
     send_keyed(cs, HUB, 50, keys=8)  # bodies 0..49 again: 250 events in all

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
-import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -14,7 +11,7 @@ from emulator.roundtrip import read_all, read_events
 from eventhubs.connection_string import parse_connection_string
 from eventhubs.errors import NotFoundError
 from hubclient.connection import Endpoint
-from producers import Event, OversizeEvent, Sender
+from producers import Sender
 from producers.engine import HubstreamSender
 from producers.sources.telemetry import telemetry
 from producers.sources.test import TUTORIAL_MESSAGES, test_messages
@@ -45,58 +42,9 @@ def test_keyed_telemetry_lands_where_the_sdk_engine_puts_it(emulator: EmulatorPr
     assert all(sdk[r.partition_key] == r.partition_id for r in rows)
 
 
-def test_a_slow_source_still_flows_after_linger(emulator: EmulatorProcess) -> None:
-    release = threading.Event()
-
-    def slow() -> Iterator[Event]:
-        yield Event("first", partition_key="k")
-        release.wait(20)
-        yield Event("second", partition_key="k")
-
-    result: list = []
-    worker = threading.Thread(target=lambda: result.append(engine(emulator, linger_s=0.05).send(slow())))
-    worker.start()
-    deadline = time.monotonic() + 20
-    while sum(partition_sizes(emulator.connection_string).values()) < 1 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    stored_while_waiting = sum(partition_sizes(emulator.connection_string).values())
-    release.set()
-    worker.join(20)
-    assert stored_while_waiting == 1, "the first event must be sent while the source waits"
-    assert result[0].events == 2
-
-
-def test_ctrl_c_sends_what_was_read_and_reports_it(emulator: EmulatorProcess) -> None:
-    def interrupted() -> Iterator[Event]:
-        for i in range(250):
-            yield Event(f"e{i}", partition_key="one-key")
-        raise KeyboardInterrupt
-
-    stats = engine(emulator).send(interrupted())
-    assert stats.interrupted and stats.events == 250
-    assert sum(partition_sizes(emulator.connection_string).values()) == 250
-
-
-def test_oversize_events_are_skipped_or_fail(emulator: EmulatorProcess) -> None:
-    events = [Event("small 1"), Event(b"x" * 1_100_000), Event("small 2")]
-    stats = engine(emulator, partition_id="0").send(events)
-    assert (stats.events, stats.oversize_skipped) == (2, 1)
-    got = read_events(emulator.connection_string, count=2, partition_id="0", starting_position="-1")
-    assert [e.body_as_str() for e in got] == ["small 1", "small 2"]
-    with pytest.raises(OversizeEvent, match="1,100,000 bytes"):
-        engine(emulator, on_oversize="fail").send([Event("ok"), Event(b"x" * 1_100_000)])
-
-
 def test_an_unknown_hub_fails_with_the_services_error(emulator: EmulatorProcess) -> None:
     with pytest.raises(NotFoundError, match="no-such-hub"):
         engine(emulator, "no-such-hub").send(test_messages(), count=10)
-
-
-def test_event_properties_travel_as_the_sdk_sends_them(emulator: EmulatorProcess) -> None:
-    events = [Event(f"p{i}", properties={"n": i, "kind": "sample", "ok": True}) for i in range(3)]
-    engine(emulator, partition_id="1").send(events)
-    got = read_events(emulator.connection_string, count=3, partition_id="1", starting_position="-1")
-    assert [e.properties for e in got] == [{b"n": i, b"kind": b"sample", b"ok": True} for i in range(3)]
 
 
 def test_the_cli_engine_flag(emulator: EmulatorProcess) -> None:

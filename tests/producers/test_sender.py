@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from emulator.process import EmulatorProcess
-from producers import Event, OversizeEvent, Sender
+from producers import Sender
 from producers.sources.file import replay
 from producers.sources.telemetry import telemetry
 from producers.sources.test import TUTORIAL_MESSAGES, test_messages
@@ -76,68 +73,9 @@ def test_rate_limits_roughly(emulator: EmulatorProcess) -> None:
     assert stats.events == 300
 
 
-def test_a_slow_source_still_flows_after_linger(emulator: EmulatorProcess) -> None:
-    release = threading.Event()
-
-    def slow() -> Iterator[Event]:
-        yield Event("first", partition_key="k")
-        release.wait(20)
-        yield Event("second", partition_key="k")
-
-    with producer(emulator.connection_string) as c:
-        sender = Sender(c, linger_s=0.05)
-        result: list = []
-        worker = threading.Thread(target=lambda: result.append(sender.send(slow())))
-        worker.start()
-        deadline = time.monotonic() + 20
-        while sum(partition_sizes(emulator.connection_string).values()) < 1 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        stored_while_waiting = sum(partition_sizes(emulator.connection_string).values())
-        release.set()
-        worker.join(20)
-    assert stored_while_waiting == 1, "the first event must be sent while the source waits"
-    assert result[0].events == 2
-
-
-def test_ctrl_c_sends_what_was_read_and_reports_it(emulator: EmulatorProcess) -> None:
-    def interrupted() -> Iterator[Event]:
-        for i in range(250):
-            yield Event(f"e{i}", partition_key="one-key")
-        raise KeyboardInterrupt
-
-    with producer(emulator.connection_string) as c:
-        stats = Sender(c).send(interrupted())
-    assert stats.interrupted
-    assert stats.events == 250
-    assert sum(partition_sizes(emulator.connection_string).values()) == 250
-
-
-def test_oversize_events_are_skipped_and_counted(emulator: EmulatorProcess) -> None:
-    events = [Event("small 1"), Event(b"x" * 1_100_000), Event("small 2")]
-    with producer(emulator.connection_string) as c:
-        stats = Sender(c, partition_id="0").send(events)
-    assert (stats.events, stats.oversize_skipped) == (2, 1)
-    assert "skipped 1 events larger" in stats.summary()
-    got = read_events(emulator.connection_string, count=2, partition_id="0", starting_position="-1")
-    assert [e.body_as_str() for e in got] == ["small 1", "small 2"]
-
-
-def test_oversize_events_fail_when_asked(emulator: EmulatorProcess) -> None:
-    with producer(emulator.connection_string) as c, pytest.raises(OversizeEvent, match="1,100,000 bytes"):
-        Sender(c, on_oversize="fail").send([Event("ok"), Event(b"x" * 1_100_000)])
-
-
 def test_a_send_failure_surfaces_with_the_sdk_error(emulator: EmulatorProcess) -> None:
     from azure.eventhub.exceptions import EventHubError
 
     bad = producer(emulator.connection_string, "no-such-hub", retry_total=0)
     with bad, pytest.raises(EventHubError, match="could not be found"):
         Sender(bad, partition_id="0").send(test_messages(), count=10)
-
-
-def test_event_properties_travel_with_the_event(emulator: EmulatorProcess) -> None:
-    events = [Event(f"p{i}", properties={"n": i, "kind": "sample", "ok": True}) for i in range(3)]
-    with producer(emulator.connection_string) as c:
-        Sender(c, partition_id="1").send(events)
-    got = read_events(emulator.connection_string, count=3, partition_id="1", starting_position="-1")
-    assert [e.properties for e in got] == [{b"n": i, b"kind": b"sample", b"ok": True} for i in range(3)]
