@@ -16,6 +16,9 @@ With no file the emulator serves `default_config()`. A file is TOML::
     key = "another-key"               # the primary key; secondary_key = "..." is optional
     rights = ["Listen"]               # any of Listen, Send, Manage (Manage implies Send and Listen)
 
+    [limits]                          # optional: what one client may cost (defaults below); see ServerLimits
+    write_buffer_bytes = 1048576      # a connection's consumers pause while this much waits to be written
+
     [[hubs]]                          # one table per event hub, at most 10
     name = "tweets"                   # letters, digits, '.', '-', '_'; starts with a letter or digit
     partitions = 4                    # 1..32, default 4
@@ -79,6 +82,7 @@ _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}")
 _NAMESPACE_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,49}")
 _TOP_KEYS = (
     "namespace", "max_message_bytes", "keys", "policies", "hubs", "retention_check_seconds", "entra_id",
+    "limits",
 )  # fmt: skip
 _HUB_KEYS = ("name", "partitions", "consumer_groups", "retention_hours", "max_retention_bytes", "policies")
 _POLICY_KEYS = ("name", "key", "secondary_key", "rights")
@@ -121,6 +125,23 @@ class HubConfig:
 
 
 @dataclass(frozen=True)
+class ServerLimits:
+    """What one client may cost the emulator: the `[limits]` table. Each bound, once reached, refuses
+    that client's excess with a named AMQP error (or, for the write buffer, makes it wait) and leaves
+    every other client alone."""
+
+    # A connection's consumers stop sending while its transport holds more than this, unwritten
+    # (a receiver that grants credit and never reads costs this much, not the partition).
+    write_buffer_bytes: int = 1_048_576
+
+
+# Each `[limits]` key: (lowest, highest) accepted.
+_LIMIT_RANGES: dict[str, tuple[int, int]] = {
+    "write_buffer_bytes": (65_536, 1 << 30),
+}
+
+
+@dataclass(frozen=True)
 class NamespaceConfig:
     """The whole emulated namespace; `hubs`, `keys` and `policies` are read-only mappings.
 
@@ -134,6 +155,7 @@ class NamespaceConfig:
     retention_check_seconds: float = DEFAULT_RETENTION_CHECK_SECONDS
     policies: Mapping[str, Policy] = field(default_factory=_no_policies)
     entra_id: bool = False
+    limits: ServerLimits = ServerLimits()
 
     def namespace_policies(self) -> dict[str, Policy]:
         """Every namespace-level policy: the `[keys]` ones (all rights) and the `[[policies]]`."""
@@ -257,6 +279,8 @@ def _parse(raw: dict[str, Any], source: str) -> NamespaceConfig:
     if not isinstance(entra_id, bool):
         raise ConfigError(f"{source}: entra_id = {entra_id!r} must be true or false, got {_kind(entra_id)}")
 
+    limits = _parse_limits(raw.get("limits", {}), source)
+
     raw_keys = raw.get("keys")
     policies = _parse_policies(raw.get("policies", []), source, "policies")
     keys = _parse_keys(raw_keys, source) if raw_keys is not None or not (policies or entra_id) else {}
@@ -300,7 +324,18 @@ def _parse(raw: dict[str, Any], source: str) -> NamespaceConfig:
         retention_check_seconds=float(check),
         policies=MappingProxyType(policies),
         entra_id=entra_id,
+        limits=limits,
     )
+
+
+def _parse_limits(raw: object, source: str) -> ServerLimits:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: limits must be a table written as [limits], got {_kind(raw)}")
+    _check_known_keys(raw, tuple(_LIMIT_RANGES), source, "[limits]")
+    for key, value in raw.items():
+        low, high = _LIMIT_RANGES[key]
+        _check_int_range(value, low, high, source, f"limits.{key}")
+    return ServerLimits(**raw)
 
 
 def _parse_keys(raw_keys: object, source: str) -> dict[str, str]:

@@ -44,6 +44,7 @@ class Handler:
         wake: Callable[[], None] = lambda: None,
         peer: str = "?",
         clock: Callable[[], float] = time.time,
+        pump_budget: int | None = None,
     ) -> None:
         self.namespace = namespace
         self.connection = connection
@@ -53,6 +54,13 @@ class Handler:
         self.authorization = Authorization(namespace.config, clock)
         self.nodes = NodeService(namespace, self.authorization, peer)
         self._consumers: list[Link] = []
+        # Backpressure: while the transport's write buffer is above its high-water mark it sets
+        # `writable` False, and consumers wait in `_backlog` instead of sending. With a `pump_budget` one
+        # pump sends at most that many bytes per link; what is left waits there too, for `pump_backlog()`,
+        # which the transport calls once it has written what went before.
+        self.writable = True
+        self.pump_budget = pump_budget
+        self._backlog: dict[Link, None] = {}
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes from the peer and act on every event they complete. ProtocolErrors propagate."""
@@ -159,9 +167,33 @@ class Handler:
         if isinstance(link.context, Replies):
             self._flush_replies(link)
         elif isinstance(link.context, Consumer):
-            link.context.pump(self.connection, link, self.clock)
-            if link.drain:
-                self.connection.complete_drain(link)
+            self._pump(link)
+
+    @property
+    def backlogged(self) -> bool:
+        """Consumers have more to send and the transport may take it: call `pump_backlog()` soon."""
+        return self.writable and bool(self._backlog)
+
+    def pump_backlog(self) -> None:
+        for link in list(self._backlog):
+            if not self.writable:
+                return
+            self._pump(link)
+
+    def _pump(self, link: Link) -> None:
+        ctx = link.context
+        if not isinstance(ctx, Consumer) or link not in self._consumers:
+            self._backlog.pop(link, None)
+            return
+        if not self.writable:
+            self._backlog[link] = None
+            return
+        if ctx.pump(self.connection, link, self.clock, self.pump_budget):
+            self._backlog[link] = None
+            return
+        self._backlog.pop(link, None)
+        if link.drain:
+            self.connection.complete_drain(link)
 
     # ---- consumers --------------------------------------------------------------------------------------
 
@@ -192,9 +224,8 @@ class Handler:
         log.info("%s: consumer attached to %s from sequence number %d", self.peer, address, start)
 
     def _on_new_events(self, link: Link) -> None:
-        if link.can_send:
-            assert isinstance(link.context, Consumer)
-            link.context.pump(self.connection, link, self.clock)
+        if link.can_send and link not in self._backlog:
+            self._pump(link)
             self.wake()
 
     def _kick(self, link: Link, exc: EventHubsError) -> None:
@@ -208,6 +239,7 @@ class Handler:
         if not isinstance(ctx, Consumer) or link not in self._consumers:
             return
         self._consumers.remove(link)
+        self._backlog.pop(link, None)
         self.namespace.unlisten(ctx.hub, ctx.receiver.partition_id, ctx.listener)
         self.namespace.close_receiver(ctx.receiver)
 

@@ -21,13 +21,15 @@ from amqp10.performatives import Error
 from amqp10.websocket import WebSocketError, WebSocketServer
 from eventhubs.links import WEBSOCKET_PATH
 
-from .config import DEFAULT_RETENTION_CHECK_SECONDS
+from .config import DEFAULT_RETENTION_CHECK_SECONDS, ServerLimits
 from .handler import Handler
 from .namespace import Namespace
 
 log = logging.getLogger("emulator.server")
 
 TIMER_INTERVAL_S = 1.0
+# The most a consumer's pump sends in one turn of the event loop, before the others are served.
+PUMP_BUDGET_BYTES = 256 * 1024
 RETENTION_INTERVAL_S = DEFAULT_RETENTION_CHECK_SECONDS  # the config's retention_check_seconds
 
 
@@ -49,6 +51,7 @@ class _AmqpProtocol(asyncio.Protocol):
         self.handler: Handler | None = None
         self.websocket = WebSocketServer(WEBSOCKET_PATH) if websocket else None
         self.peer = "?"
+        self._pump_scheduled = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -61,7 +64,12 @@ class _AmqpProtocol(asyncio.Protocol):
             check_plain=self.server.check_plain,
             now=time.monotonic(),
         )
-        self.handler = Handler(self.server.namespace, self.connection, wake=self.flush, peer=self.peer)
+        self.handler = Handler(
+            self.server.namespace, self.connection, wake=self.flush, peer=self.peer,
+            pump_budget=PUMP_BUDGET_BYTES,
+        )  # fmt: skip
+        high = self.server.limits.write_buffer_bytes
+        transport.set_write_buffer_limits(high=high, low=high // 4)
         self.server.protocols.add(self)
         log.info("connection from %s", self.peer)
 
@@ -136,6 +144,37 @@ class _AmqpProtocol(asyncio.Protocol):
                 data = ws.data_to_send()
             self.transport.write(data)
             self.connection.note_sent(time.monotonic())
+        if self.handler is not None and self.handler.backlogged:
+            self._schedule_pump()
+
+    # Backpressure: asyncio calls these when the transport's write buffer crosses its high-water mark
+    # and when it has drained below the low one. Consumers send nothing in between.
+    def pause_writing(self) -> None:
+        if self.handler is not None:
+            self.handler.writable = False
+
+    def resume_writing(self) -> None:
+        if self.handler is not None:
+            self.handler.writable = True
+            self._schedule_pump()
+
+    def _schedule_pump(self) -> None:
+        if not self._pump_scheduled:
+            self._pump_scheduled = True
+            asyncio.get_running_loop().call_soon(self._pump_more)
+
+    def _pump_more(self) -> None:
+        # A turn of the event loop per budget: other connections are served in between.
+        self._pump_scheduled = False
+        if self.handler is None or self.transport is None or self.transport.is_closing():
+            return
+        try:
+            self.handler.pump_backlog()
+        except Exception:
+            log.exception("%s: internal error sending to it; closing only this connection", self.peer)
+            self._abort()
+            return
+        self.flush()
 
     def tick(self, now: float) -> None:
         if self.connection is not None:
@@ -174,6 +213,7 @@ class EmulatorServer:
         container_id: str = "hubstream-emulator",
         idle_timeout_ms: int = 240_000,
         retention_interval_s: float = RETENTION_INTERVAL_S,
+        limits: ServerLimits | None = None,
     ) -> None:
         if not retention_interval_s > 0:
             raise ValueError(f"retention_interval_s must be positive, got {retention_interval_s}")
@@ -188,6 +228,7 @@ class EmulatorServer:
         self.container_id = container_id
         self.idle_timeout_ms = idle_timeout_ms
         self.retention_interval_s = retention_interval_s
+        self.limits = limits if limits is not None else namespace.config.limits
         self.protocols: set[_AmqpProtocol] = set()
         self._servers: list[asyncio.Server] = []
         self._timer: asyncio.Task[None] | None = None
