@@ -18,6 +18,8 @@ With no file the emulator serves `default_config()`. A file is TOML::
 
     [limits]                          # optional: what one client may cost (defaults below); see ServerLimits
     write_buffer_bytes = 1048576      # a connection's consumers pause while this much waits to be written
+    max_pending_replies = 100         # $cbs/$management answers waiting for credit on one reply link
+    max_tokens_per_connection = 100   # unexpired, distinct tokens one connection holds
 
     [[hubs]]                          # one table per event hub, at most 10
     name = "tweets"                   # letters, digits, '.', '-', '_'; starts with a letter or digit
@@ -133,11 +135,19 @@ class ServerLimits:
     # A connection's consumers stop sending while its transport holds more than this, unwritten
     # (a receiver that grants credit and never reads costs this much, not the partition).
     write_buffer_bytes: int = 1_048_576
+    # Answers from `$cbs`/`$management` waiting on one reply link for the client's credit; a request
+    # past it is rejected with amqp:resource-limit-exceeded.
+    max_pending_replies: int = 100
+    # Unexpired tokens one connection keeps (an expired one, or one a newer token for the same audience
+    # and rights outlasts, is dropped); a put-token past it is answered 403, amqp:resource-limit-exceeded.
+    max_tokens_per_connection: int = 100
 
 
 # Each `[limits]` key: (lowest, highest) accepted.
 _LIMIT_RANGES: dict[str, tuple[int, int]] = {
     "write_buffer_bytes": (65_536, 1 << 30),
+    "max_pending_replies": (1, 1_000_000),
+    "max_tokens_per_connection": (1, 1_000_000),
 }
 
 

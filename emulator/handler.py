@@ -17,7 +17,7 @@ from amqp10.connection import SENDER, Connection, Link, LinkState
 from amqp10.errors import DecodeError
 from amqp10.performatives import Error
 from eventhubs import nodes
-from eventhubs.errors import EventHubsError
+from eventhubs.errors import EventHubsError, ResourceLimitError
 from eventhubs.links import EPOCH, entity_path, parse_receiver_address
 
 from .authorization import Authorization
@@ -125,8 +125,10 @@ class Handler:
         address = entity_path(link.address or "")
         try:
             if address in nodes.NODES:
+                # Requests are bounded like events: a multi-frame request is reassembled up to this.
+                limit = None if link.role == SENDER else self.namespace.config.max_message_bytes
                 link.context = Replies(address) if link.role == SENDER else Requests(address)
-                self.connection.accept_attach(link)
+                self.connection.accept_attach(link, max_message_size=limit)
             elif link.role == SENDER:
                 self._attach_consumer(link, address)
             else:
@@ -150,7 +152,7 @@ class Handler:
                     ctx.authorized_until = self.authorization.expiry(ctx.hub.name, SEND) or 0
                 ctx.publish(self.namespace, event.payload, event.message_format)
             elif isinstance(ctx, Requests):
-                self._reply(ctx.node, self.nodes.answer(ctx.node, event.payload))
+                self._request(ctx.node, event.payload)
             else:
                 error = Error("amqp:not-allowed", "this link does not take messages")
         except DecodeError as exc:
@@ -245,13 +247,29 @@ class Handler:
 
     # ---- replies from the nodes -------------------------------------------------------------------------
 
-    def _reply(self, node: str, payload: bytes) -> None:
-        for link in self.connection_links():
-            if isinstance(link.context, Replies) and link.context.node == node:
-                link.context.outbox.append(payload)
-                self._flush_replies(link)
-                return
-        log.warning("%s: a %s request arrived with no link to answer on", self.peer, node)
+    def _request(self, node: str, payload: bytes) -> None:
+        """Answer a request on the node's reply link; refused past the answers waiting there."""
+        link = next(
+            (
+                link for link in self.connection_links()
+                if isinstance(link.context, Replies) and link.context.node == node
+            ),
+            None,
+        )  # fmt: skip
+        if link is not None:
+            outbox = link.context.outbox
+            cap = self.namespace.config.limits.max_pending_replies
+            if len(outbox) >= cap:
+                raise ResourceLimitError(
+                    f"{len(outbox)} answers from {node} already wait for credit on the reply link "
+                    f"(limits.max_pending_replies = {cap}); grant credit to read them"
+                )
+        answer = self.nodes.answer(node, payload)
+        if link is None:
+            log.warning("%s: a %s request arrived with no link to answer on", self.peer, node)
+            return
+        link.context.outbox.append(answer)
+        self._flush_replies(link)
 
     def _flush_replies(self, link: Link) -> None:
         outbox = link.context.outbox

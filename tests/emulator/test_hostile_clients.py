@@ -6,17 +6,33 @@ Memory is the emulator process's resident set (psutil), sampled while the attack
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import psutil  # type: ignore[import-untyped, unused-ignore]
 import pytest
 from azure.eventhub import EventData, EventHubConsumerClient, EventHubProducerClient
 
+from amqp10.connection import (
+    NEED_DATA,
+    RECEIVER,
+    SENDER,
+    Connection,
+    DeliveriesSettled,
+    Link,
+    LinkAttached,
+    MessageReceived,
+    State,
+)
+from amqp10.performatives import Rejected, Source, Target
 from emulator.process import EmulatorProcess
+from eventhubs import nodes
 from eventhubs.connection_string import parse_connection_string
+from eventhubs.sas import TOKEN_TYPE, make_sas_token
 from hubclient.connection import Endpoint
 from hubclient.receiver import PartitionReceiver
 
@@ -118,6 +134,69 @@ def sdk_round_trip(emu: EmulatorProcess, partition_id: str, count: int, timeout_
     return time.monotonic() - started
 
 
+class RawClient:
+    """Our sans-I/O client end on a blocking socket, doing what the test says and nothing more
+    (unlike an SDK, it grants no credit it is not told to and may never read)."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.conn = Connection.client("attacker", "localhost")
+        self.events: list[Any] = []
+        self.flush()
+        self.wait(lambda: self.conn.state is State.OPEN, "open")
+        self.session = self.conn.begin()
+        self.flush()
+
+    def flush(self) -> None:
+        data = self.conn.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+    def read(self, timeout: float = 0.2) -> bool:
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(1 << 20)
+        except TimeoutError:
+            return True
+        self.conn.receive_data(data)
+        while (event := self.conn.next_event()) is not NEED_DATA:
+            self.events.append(event)
+        self.flush()
+        return bool(data)
+
+    def wait(self, ready: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            assert time.monotonic() < deadline, f"the emulator did not let us {what} in {timeout} s"
+            assert self.read(), f"the emulator closed the connection before we could {what}"
+
+    def attach(self, name: str, role: bool, source: str, target: str, credit: int = 1000) -> LinkAttached:
+        link = self.conn.attach(
+            self.session, name, role, source=Source(source), target=Target(target), credit=credit
+        )
+        self.flush()
+        self.wait(lambda: any(isinstance(e, LinkAttached) and e.link is link for e in self.events), "attach")
+        return next(e for e in self.events if isinstance(e, LinkAttached) and e.link is link)
+
+    def outcomes(self) -> list[Any]:
+        return [e.state for e in self.events if isinstance(e, DeliveriesSettled)]
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def put_token_request(emu: EmulatorProcess, audience: str, reply_to: str, expires_in: int = 3600) -> bytes:
+    cs = parse_connection_string(emu.connection_string)
+    expires_at = int(time.time()) + expires_in
+    token = make_sas_token(audience, cs.key_name, cs.key.reveal(), expires_at)
+    properties = nodes.put_token(token, TOKEN_TYPE, audience, expires_at)
+    return nodes.encode_request(properties, token, uuid.uuid4().hex, reply_to)
+
+
+def condition(state: object) -> str | None:
+    return state.error.condition if isinstance(state, Rejected) and state.error is not None else None
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Case 1: receivers that grant huge credit and never read their socket
 
@@ -152,3 +231,56 @@ def test_never_reading_receivers_cost_a_bounded_buffer(emu: EmulatorProcess) -> 
             receiver.close()
     # Once they are gone, the partition still reads from the start for a well-behaved reader.
     sdk_round_trip(emu, "1", 5, timeout_s=30)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Cases 2 and 5: before login, on the request/response nodes
+
+
+def test_cbs_announces_and_enforces_the_max_message_size_before_any_token(emu: EmulatorProcess) -> None:
+    client = RawClient(emu.port)
+    try:
+        attached = client.attach("cbs-requests", SENDER, "attacker", "$cbs")
+        assert attached.remote.max_message_size == 1_048_576
+        link: Link = attached.link
+        client.wait(lambda: link.can_send, "get credit on $cbs")
+        before = rss(emu)
+        with PeakRss(emu) as peak:
+            # 4 requests of 16 MB each, multi-frame (more=true): 64 MB that no token allows.
+            for _ in range(4):
+                client.conn.send_message(link, b"\x00" * (16 * MB), settled=False)
+                client.flush()
+            client.wait(lambda: len(client.outcomes()) >= 4, "hear the outcomes", timeout=60)
+        assert [condition(s) for s in client.outcomes()] == ["amqp:link:message-size-exceeded"] * 4
+        grown = peak.peak - before
+        print(
+            f"emulator RSS {before / MB:.1f} MB -> peak {peak.peak / MB:.1f} MB under 64 MB of $cbs requests"
+        )
+        assert grown < 16 * MB, f"the emulator grew by {grown / MB:.1f} MB reassembling $cbs requests"
+    finally:
+        client.close()
+    sdk_round_trip(emu, "2", 5, timeout_s=30)
+
+
+def test_replies_waiting_for_credit_are_bounded(emu: EmulatorProcess) -> None:
+    client = RawClient(emu.port)
+    try:
+        requests = client.attach("cbs-requests", SENDER, "attacker", "$cbs").link
+        replies = client.attach("cbs-replies", RECEIVER, "$cbs", "attacker", credit=0).link
+        client.wait(lambda: requests.can_send, "get credit on $cbs")
+        audience = f"sb://localhost/{HUB}"
+        sent = 0
+        while sent < 300:
+            client.wait(lambda: requests.can_send, "get credit on $cbs")
+            client.conn.send_message(requests, put_token_request(emu, audience, "attacker"), settled=False)
+            sent += 1
+            client.flush()
+        client.wait(lambda: len(client.outcomes()) >= 300, "hear the outcomes", timeout=30)
+        conditions = [condition(s) for s in client.outcomes()]
+        # The first 100 are answered (waiting for credit); the rest are refused, by name.
+        assert conditions[:100] == [None] * 100
+        assert conditions[100:] == ["amqp:resource-limit-exceeded"] * 200
+        assert not any(isinstance(e, MessageReceived) and e.link is replies for e in client.events)
+        sdk_round_trip(emu, "2", 5, timeout_s=30)
+    finally:
+        client.close()
