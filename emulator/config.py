@@ -20,6 +20,8 @@ With no file the emulator serves `default_config()`. A file is TOML::
     write_buffer_bytes = 1048576      # a connection's consumers pause while this much waits to be written
     max_pending_replies = 100         # $cbs/$management answers waiting for credit on one reply link
     max_tokens_per_connection = 100   # unexpired, distinct tokens one connection holds
+    max_links_per_session = 256       # announced as handle-max + 1
+    max_sessions_per_connection = 32  # announced as channel-max + 1
 
     [[hubs]]                          # one table per event hub, at most 10
     name = "tweets"                   # letters, digits, '.', '-', '_'; starts with a letter or digit
@@ -141,6 +143,11 @@ class ServerLimits:
     # Unexpired tokens one connection keeps (an expired one, or one a newer token for the same audience
     # and rights outlasts, is dropped); a put-token past it is answered 403, amqp:resource-limit-exceeded.
     max_tokens_per_connection: int = 100
+    # Announced as each session's handle-max (this - 1); an attach on a higher handle closes the
+    # connection with amqp:connection:framing-error, as the spec says.
+    max_links_per_session: int = 256
+    # Announced as the connection's channel-max (this - 1); a begin on a higher channel closes it.
+    max_sessions_per_connection: int = 32
 
 
 # Each `[limits]` key: (lowest, highest) accepted.
@@ -148,6 +155,8 @@ _LIMIT_RANGES: dict[str, tuple[int, int]] = {
     "write_buffer_bytes": (65_536, 1 << 30),
     "max_pending_replies": (1, 1_000_000),
     "max_tokens_per_connection": (1, 1_000_000),
+    "max_links_per_session": (1, 65_536),
+    "max_sessions_per_connection": (1, 65_536),
 }
 
 

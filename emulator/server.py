@@ -58,8 +58,11 @@ class _AmqpProtocol(asyncio.Protocol):
         self.transport = transport
         host, port = transport.get_extra_info("peername")[:2]
         self.peer = f"{host}:{port}"
+        limits = self.server.limits
         self.connection = Connection(
             self.server.container_id,
+            channel_max=limits.max_sessions_per_connection - 1,
+            handle_max=limits.max_links_per_session - 1,
             idle_timeout_ms=self.server.idle_timeout_ms,
             check_plain=self.server.check_plain,
             now=time.monotonic(),
@@ -68,7 +71,7 @@ class _AmqpProtocol(asyncio.Protocol):
             self.server.namespace, self.connection, wake=self.flush, peer=self.peer,
             pump_budget=PUMP_BUDGET_BYTES,
         )  # fmt: skip
-        high = self.server.limits.write_buffer_bytes
+        high = limits.write_buffer_bytes
         transport.set_write_buffer_limits(high=high, low=high // 4)
         self.server.protocols.add(self)
         log.info("connection from %s", self.peer)

@@ -28,7 +28,8 @@ from amqp10.connection import (
     MessageReceived,
     State,
 )
-from amqp10.performatives import Rejected, Source, Target
+from amqp10.frames import AMQP_HEADER, Frame, encode_frame, split_stream
+from amqp10.performatives import Attach, Begin, Close, Open, Rejected, Source, Target
 from emulator.process import EmulatorProcess
 from eventhubs import nodes
 from eventhubs.connection_string import parse_connection_string
@@ -284,3 +285,82 @@ def test_replies_waiting_for_credit_are_bounded(emu: EmulatorProcess) -> None:
         sdk_round_trip(emu, "2", 5, timeout_s=30)
     finally:
         client.close()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Case 3: links per session
+
+
+def raw_frames_until_closed(port: int, data: bytes, within: float = 30.0) -> list[Frame]:
+    """Send `data` on a fresh socket and return the frames the emulator sends until it closes the socket."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=within)
+    received = bytearray()
+    try:
+        sock.sendall(data)
+        deadline = time.monotonic() + within
+        while (remaining := deadline - time.monotonic()) > 0:
+            sock.settimeout(remaining)
+            try:
+                chunk = sock.recv(1 << 20)
+            except (TimeoutError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            received += chunk
+        else:
+            pytest.fail(f"the emulator kept the connection open for {within} s")
+    finally:
+        sock.close()
+    return [f for f in split_stream(bytes(received))[0] if isinstance(f, Frame)]
+
+
+def raw_attach(handle: int) -> bytes:
+    return encode_frame(
+        0, Attach(f"link-{handle}", handle, SENDER, source=Source("a"), target=Target("$cbs"))
+    )
+
+
+def close_error(frames: list[Frame]) -> str | None:
+    closes = [f.body for f in frames if isinstance(f.body, Close)]
+    return closes[-1].error.condition if closes and closes[-1].error is not None else None
+
+
+OPEN_AND_BEGIN = (
+    AMQP_HEADER
+    + encode_frame(0, Open("attacker", "localhost"))
+    + encode_frame(0, Begin(None, 0, 1 << 20, 1 << 20))
+)
+
+
+def test_the_links_per_session_cap_is_announced_and_a_burst_of_attaches_stays_fast(
+    emu: EmulatorProcess,
+) -> None:
+    started = time.monotonic()
+    frames = raw_frames_until_closed(emu.port, OPEN_AND_BEGIN + b"".join(raw_attach(h) for h in range(257)))
+    elapsed = time.monotonic() - started
+    begins = [f.body for f in frames if isinstance(f.body, Begin)]
+    assert begins and begins[0].handle_max == 255
+    assert sum(isinstance(f.body, Attach) for f in frames) == 256
+    assert close_error(frames) == "amqp:connection:framing-error"
+    print(f"256 attaches and the refused 257th: {elapsed:.2f} s")
+    assert elapsed < 10
+    sdk_round_trip(emu, "3", 5, timeout_s=30)
+
+
+@pytest.mark.parametrize("handle", [256, 0xFFFF, 0xFFFFFFFF])
+def test_an_attach_above_handle_max_is_refused_by_name(emu: EmulatorProcess, handle: int) -> None:
+    frames = raw_frames_until_closed(emu.port, OPEN_AND_BEGIN + raw_attach(handle))
+    assert close_error(frames) == "amqp:connection:framing-error"
+    assert not any(isinstance(f.body, Attach) for f in frames)
+
+
+def test_the_sessions_per_connection_cap_is_announced_and_enforced(emu: EmulatorProcess) -> None:
+    begins = b"".join(encode_frame(ch, Begin(None, 0, 10, 10)) for ch in range(33))
+    frames = raw_frames_until_closed(
+        emu.port, AMQP_HEADER + encode_frame(0, Open("attacker", "localhost")) + begins
+    )
+    opens = [f.body for f in frames if isinstance(f.body, Open)]
+    assert opens and opens[0].channel_max == 31
+    assert sum(isinstance(f.body, Begin) for f in frames) == 32
+    assert close_error(frames) == "amqp:connection:framing-error"
+    sdk_round_trip(emu, "3", 5, timeout_s=30)
