@@ -22,6 +22,9 @@ With no file the emulator serves `default_config()`. A file is TOML::
     max_tokens_per_connection = 100   # unexpired, distinct tokens one connection holds
     max_links_per_session = 256       # announced as handle-max + 1
     max_sessions_per_connection = 32  # announced as channel-max + 1
+    handshake_timeout_seconds = 10    # from accept to the client's open (protocol header, SASL, open)
+    max_connections = 500             # open connections in all; more are closed at once
+    max_connections_per_peer = 250    # open connections from one peer IP address
 
     [[hubs]]                          # one table per event hub, at most 10
     name = "tweets"                   # letters, digits, '.', '-', '_'; starts with a letter or digit
@@ -148,6 +151,13 @@ class ServerLimits:
     max_links_per_session: int = 256
     # Announced as the connection's channel-max (this - 1); a begin on a higher channel closes it.
     max_sessions_per_connection: int = 32
+    # From accept to the client's open (protocol header, SASL, open; under TLS or WebSockets, their
+    # handshakes too): a connection still short of it is closed.
+    handshake_timeout_seconds: int = 10
+    # Open connections, in all and from one peer IP address: a socket past either is closed as soon as
+    # it is accepted, and the refusals are logged at most once per 10 s.
+    max_connections: int = 500
+    max_connections_per_peer: int = 250
 
 
 # Each `[limits]` key: (lowest, highest) accepted.
@@ -157,6 +167,9 @@ _LIMIT_RANGES: dict[str, tuple[int, int]] = {
     "max_tokens_per_connection": (1, 1_000_000),
     "max_links_per_session": (1, 65_536),
     "max_sessions_per_connection": (1, 65_536),
+    "handshake_timeout_seconds": (1, 3600),
+    "max_connections": (1, 1_000_000),
+    "max_connections_per_peer": (1, 1_000_000),
 }
 
 

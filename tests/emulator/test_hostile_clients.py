@@ -28,7 +28,7 @@ from amqp10.connection import (
     MessageReceived,
     State,
 )
-from amqp10.frames import AMQP_HEADER, Frame, encode_frame, split_stream
+from amqp10.frames import AMQP_HEADER, SASL_HEADER, Frame, encode_frame, split_stream
 from amqp10.performatives import Attach, Begin, Close, Open, Rejected, Source, Target
 from emulator.process import EmulatorProcess
 from eventhubs import nodes
@@ -364,3 +364,124 @@ def test_the_sessions_per_connection_cap_is_announced_and_enforced(emu: Emulator
     assert sum(isinstance(f.body, Begin) for f in frames) == 32
     assert close_error(frames) == "amqp:connection:framing-error"
     sdk_round_trip(emu, "3", 5, timeout_s=30)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Case 4: handshakes that never finish, and too many connections
+
+LIMITED = """
+[keys]
+RootManageSharedAccessKey = "SAS_KEY_VALUE"
+
+[[hubs]]
+name = "tweets"
+
+[limits]
+handshake_timeout_seconds = 2
+max_connections = 40
+max_connections_per_peer = 20
+"""
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
+    folder = tmp_path_factory.mktemp("limited")
+    (folder / "emulator.toml").write_text(LIMITED)
+    process = EmulatorProcess(config=folder / "emulator.toml", log_file=folder / "emulator.log")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def idle_socket(port: int, source: str = "127.0.0.1", send: bytes = b"") -> socket.socket:
+    sock = socket.socket()
+    sock.bind((source, 0))
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", port))
+    if send:
+        sock.sendall(send)
+    return sock
+
+
+def closed_within(sock: socket.socket, seconds: float) -> bool:
+    """True if the emulator closes (or resets) the socket within `seconds`, whatever it sends first."""
+    deadline = time.monotonic() + seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        sock.settimeout(remaining)
+        try:
+            if not sock.recv(65536):
+                return True
+        except ConnectionResetError:
+            return True
+        except TimeoutError:
+            return False
+    return False
+
+
+@pytest.mark.parametrize(
+    "send",
+    [b"", b"AMQ", SASL_HEADER, AMQP_HEADER, AMQP_HEADER + encode_frame(0, Open("slow", "localhost"))[:12]],
+    ids=["silent", "mid-header", "sasl-header-only", "amqp-header-no-open", "mid-open"],
+)
+def test_a_handshake_that_never_finishes_is_closed_at_its_deadline(
+    limited: EmulatorProcess, send: bytes
+) -> None:
+    sock = idle_socket(limited.port, send=send)
+    try:
+        started = time.monotonic()
+        assert closed_within(sock, 6.0), "the emulator kept a half-finished handshake open"
+        # the deadline is 2 s, checked on the 1 s timer
+        assert time.monotonic() - started >= 1.0
+    finally:
+        sock.close()
+
+
+def test_connections_past_the_caps_are_refused_at_once_and_quietly(limited: EmulatorProcess) -> None:
+    opened = OPEN_AND_BEGIN  # finished handshakes: they stay until closed
+    mine = [idle_socket(limited.port, "127.0.0.2", opened) for _ in range(20)]
+    try:
+        time.sleep(0.3)
+        assert not any(closed_within(s, 0.01) for s in mine)
+        # The 21st from that address is closed at once; another address still gets in.
+        extra = idle_socket(limited.port, "127.0.0.2", opened)
+        started = time.monotonic()
+        assert closed_within(extra, 2.0)
+        assert time.monotonic() - started < 1.0
+        extra.close()
+        sdk_round_trip(limited, "0", 5, timeout_s=30)  # from 127.0.0.1: served beside them
+        mine += [idle_socket(limited.port, "127.0.0.3", opened) for _ in range(20)]
+        time.sleep(0.3)
+        # 40 in all: the cap. A burst of 200 more from a third address: each closed at once.
+        burst = [idle_socket(limited.port, "127.0.0.4") for _ in range(200)]
+        assert all(closed_within(s, 2.0) for s in burst)
+        for s in burst:
+            s.close()
+        refusals = [line for line in limited.output if "refusing connection" in line]
+        assert 1 <= len(refusals) <= 4, refusals
+    finally:
+        for s in mine:
+            s.close()
+    time.sleep(0.5)  # the emulator sees them close
+    sdk_round_trip(limited, "0", 5, timeout_s=30)
+
+
+def test_accept_errors_out_of_descriptors_are_logged_rate_limited(limited: EmulatorProcess) -> None:
+    process = psutil.Process(limited.pid)
+    saved = process.rlimit(psutil.RLIMIT_NOFILE)
+    in_use = process.num_fds()
+    socks: list[socket.socket] = []
+    try:
+        process.rlimit(psutil.RLIMIT_NOFILE, (in_use + 2, saved[1]))
+        socks = [idle_socket(limited.port, "127.0.0.5") for _ in range(10)]  # the kernel queues them
+        time.sleep(4.0)
+    finally:
+        process.rlimit(psutil.RLIMIT_NOFILE, saved)
+        for s in socks:
+            s.close()
+    accept_lines = [line for line in limited.output if "accept" in line]
+    print(f"{len(accept_lines)} log lines about accept errors in 4 s out of descriptors: {accept_lines[:1]}")
+    assert 1 <= len(accept_lines) <= 3, accept_lines[:10]
+    time.sleep(1.5)
+    sdk_round_trip(limited, "0", 5, timeout_s=30)
