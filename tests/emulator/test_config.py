@@ -417,3 +417,10 @@ def test_limits_default_and_override(tmp_path: Path) -> None:
 )
 def test_limits_are_checked(tmp_path: Path, text: str, expected: str) -> None:
     assert expected in error_for(tmp_path, KEYS + hub() + f"[limits]\n{text}\n")
+
+
+def test_the_example_file_lists_every_limit_at_its_default() -> None:
+    text = EXAMPLE.read_text()
+    for name in dataclasses.asdict(ServerLimits()):
+        assert f"\n{name} = " in text, f"{name} is missing from {EXAMPLE.name}'s [limits]"
+    assert load_config(EXAMPLE).limits == ServerLimits()
