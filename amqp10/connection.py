@@ -91,6 +91,7 @@ class Connection:
         *,
         max_frame_size: int = 1 << 20,
         channel_max: int = 4999,
+        handle_max: int = 0xFFFF,
         idle_timeout_ms: int = 240_000,
         sasl_mechanisms: tuple[str, ...] = ("ANONYMOUS", "PLAIN"),
         check_plain: Callable[[str, str], bool] | None = None,
@@ -100,6 +101,7 @@ class Connection:
         self.container_id = container_id
         self.max_frame_size = max_frame_size
         self.channel_max = channel_max
+        self.handle_max = handle_max
         self.idle_timeout_ms = idle_timeout_ms
         self.sasl_mechanisms = sasl_mechanisms
         self.check_plain = check_plain
@@ -219,7 +221,7 @@ class Connection:
             raise LocalProtocolError(f"no free channel: channel-max is {self.channel_max}")
         session = self._new_session(channel, None, 0, 0, 0, SessionState.BEGIN_SENT)
         self._begun[channel] = session
-        self._send(channel, Begin(None, 0, SESSION_WINDOW, 0xFFFFFFFF, handle_max=0xFFFF))
+        self._send(channel, Begin(None, 0, SESSION_WINDOW, 0xFFFFFFFF, handle_max=self.handle_max))
         return session
 
     def attach(
@@ -500,6 +502,7 @@ class Connection:
         return Session(
             channel, remote_channel, next_incoming_id, remote_incoming_window, remote_outgoing_window,
             SESSION_WINDOW, state, self._out, self._events, client=self.is_client,
+            handle_max=self.handle_max,
         )  # fmt: skip
 
     def _on_begin(self, channel: int, begin: Begin) -> None:
@@ -513,7 +516,11 @@ class Connection:
         if self.is_client:
             raise RemoteProtocolError("the peer began a session: a client accepts none")
         if channel > self.channel_max:
-            raise RemoteProtocolError(f"channel {channel} exceeds channel-max {self.channel_max}")
+            raise RemoteProtocolError(
+                f"channel {channel} exceeds channel-max {self.channel_max}: at most "
+                f"{self.channel_max + 1} sessions per connection",
+                "amqp:connection:framing-error",
+            )
         if channel in self.sessions and self.sessions[channel].state is not SessionState.ENDED:
             raise RemoteProtocolError(f"channel {channel} already has a session")
         # Our channel numbers mirror the peer's: one session per channel either way.
@@ -521,7 +528,7 @@ class Connection:
             channel, channel, begin.next_outgoing_id, begin.incoming_window, begin.outgoing_window,
             SessionState.MAPPED,
         )  # fmt: skip
-        self._send(channel, Begin(channel, 0, SESSION_WINDOW, 0xFFFFFFFF, handle_max=0xFFFF))
+        self._send(channel, Begin(channel, 0, SESSION_WINDOW, 0xFFFFFFFF, handle_max=self.handle_max))
 
     # ---- internals: writing -----------------------------------------------------------------------------
 

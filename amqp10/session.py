@@ -8,6 +8,7 @@ connection's business (`connection.py`).
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -114,6 +115,12 @@ class Session:
     links_by_remote_handle: dict[int, Link] = field(default_factory=dict)
     links_by_handle: dict[int, Link] = field(default_factory=dict)
     attaching: dict[str, Link] = field(default_factory=dict)  # ours, by name, until the peer answers
+    # The highest handle the peer may attach on (the handle-max we announced): at most that many + 1
+    # links per session. Beyond it the spec's answer is closing the connection with framing-error.
+    handle_max: int = 0xFFFF
+    # Our handles: the next never used, and those freed since (a heap: the lowest is reused first).
+    _next_handle: int = 0
+    _freed_handles: list[int] = field(default_factory=list)
 
     # ---- what the application asks, through the Connection's methods of the same purpose ------------
 
@@ -194,6 +201,12 @@ class Session:
         self._send(End())
 
     def on_attach(self, attach: Attach, _payload: bytes) -> None:
+        if attach.handle > self.handle_max:
+            raise RemoteProtocolError(
+                f"attach on handle {attach.handle}, above the handle-max {self.handle_max} of channel "
+                f"{self.channel}: at most {self.handle_max + 1} links per session",
+                "amqp:connection:framing-error",
+            )
         if attach.handle in self.links_by_remote_handle:
             raise RemoteProtocolError(
                 f"attach on handle {attach.handle}, which is in use", "amqp:session:handle-in-use"
@@ -246,7 +259,8 @@ class Session:
         if link._transition("detach") is not LinkState.DETACHED:
             self._send(Detach(link.handle, closed=detach.closed))
             self._events.append(LinkDetached(link, detach.error))
-        self.links_by_handle.pop(link.handle, None)
+        if self.links_by_handle.pop(link.handle, None) is not None:
+            heapq.heappush(self._freed_handles, link.handle)
 
     def on_flow(self, flow: Flow, _payload: bytes) -> None:
         next_incoming = flow.next_incoming_id if flow.next_incoming_id is not None else 0
@@ -373,7 +387,14 @@ class Session:
             self._send_link_flow(link)
 
     def _free_handle(self) -> int:
-        return next(h for h in range(len(self.links_by_handle) + 1) if h not in self.links_by_handle)
+        """The lowest handle not in use, in O(log n): a freed one, else the next never used."""
+        while self._freed_handles:
+            handle = heapq.heappop(self._freed_handles)
+            if handle not in self.links_by_handle:
+                return handle
+        handle = self._next_handle
+        self._next_handle += 1
+        return handle
 
     def _send_attach(
         self,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, unquote_plus, urlsplit
 
 from eventhubs import jwt
-from eventhubs.errors import UnauthorizedError
+from eventhubs.errors import ResourceLimitError, UnauthorizedError
 from eventhubs.sas import JWT_TOKEN_TYPE, TOKEN_TYPE, token_audience, validate_sas_token
 
 from .config import ALL_RIGHTS, NamespaceConfig, Policy
@@ -39,9 +39,12 @@ class Grant:
 class Authorization:
     """The grants of one connection's tokens; an expired grant covers nothing."""
 
-    def __init__(self, config: NamespaceConfig, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, config: NamespaceConfig, clock: Callable[[], float], max_grants: int | None = None
+    ) -> None:
         self.config = config
         self.clock = clock
+        self.max_grants = config.limits.max_tokens_per_connection if max_grants is None else max_grants
         self.grants: list[Grant] = []
 
     def put_token(self, token: str, token_type: str = TOKEN_TYPE, audience: str | None = None) -> Grant:
@@ -55,8 +58,28 @@ class Authorization:
                 f"token type {token_type!r} is not supported: send '{TOKEN_TYPE}' (a SAS token) or 'jwt'"
             )
         now = self.clock()
-        self.grants = [g for g in self.grants if g.expires_at > now]
-        self.grants.append(grant)
+        kept = [g for g in self.grants if g.expires_at > now]
+        if len(kept) >= self.max_grants:
+            # At the cap, of the grants for one audience with the same rights only the latest stays
+            # (the others add nothing), and none the new one outlasts.
+            latest: dict[tuple[str, frozenset[str]], Grant] = {}
+            for g in kept:
+                key = (g.audience, g.rights)
+                if key not in latest or g.expires_at > latest[key].expires_at:
+                    latest[key] = g
+            new = latest.get((grant.audience, grant.rights))
+            if new is not None and new.expires_at <= grant.expires_at:
+                del latest[(grant.audience, grant.rights)]
+            kept = list(latest.values())
+        if len(kept) >= self.max_grants:
+            self.grants = kept
+            raise ResourceLimitError(
+                f"this connection already holds {len(kept)} unexpired tokens, the most it may "
+                f"(limits.max_tokens_per_connection = {self.max_grants}); put tokens that supersede "
+                "the ones you have, or open another connection"
+            )
+        kept.append(grant)
+        self.grants = kept
         return grant
 
     def _sas_grant(self, token: str, audience: str) -> Grant:

@@ -16,6 +16,16 @@ With no file the emulator serves `default_config()`. A file is TOML::
     key = "another-key"               # the primary key; secondary_key = "..." is optional
     rights = ["Listen"]               # any of Listen, Send, Manage (Manage implies Send and Listen)
 
+    [limits]                          # optional: what one client may cost (defaults below); see ServerLimits
+    write_buffer_bytes = 1048576      # a connection's consumers pause while this much waits to be written
+    max_pending_replies = 100         # $cbs/$management answers waiting for credit on one reply link
+    max_tokens_per_connection = 100   # unexpired, distinct tokens one connection holds
+    max_links_per_session = 256       # announced as handle-max + 1
+    max_sessions_per_connection = 32  # announced as channel-max + 1
+    handshake_timeout_seconds = 10    # from accept to the client's open (protocol header, SASL, open)
+    max_connections = 500             # open connections in all; more are closed at once
+    max_connections_per_peer = 250    # open connections from one peer IP address
+
     [[hubs]]                          # one table per event hub, at most 10
     name = "tweets"                   # letters, digits, '.', '-', '_'; starts with a letter or digit
     partitions = 4                    # 1..32, default 4
@@ -79,6 +89,7 @@ _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}")
 _NAMESPACE_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,49}")
 _TOP_KEYS = (
     "namespace", "max_message_bytes", "keys", "policies", "hubs", "retention_check_seconds", "entra_id",
+    "limits",
 )  # fmt: skip
 _HUB_KEYS = ("name", "partitions", "consumer_groups", "retention_hours", "max_retention_bytes", "policies")
 _POLICY_KEYS = ("name", "key", "secondary_key", "rights")
@@ -121,6 +132,48 @@ class HubConfig:
 
 
 @dataclass(frozen=True)
+class ServerLimits:
+    """What one client may cost the emulator: the `[limits]` table. Each bound, once reached, refuses
+    that client's excess with a named AMQP error (or, for the write buffer, makes it wait) and leaves
+    every other client alone."""
+
+    # A connection's consumers stop sending while its transport holds more than this, unwritten
+    # (a receiver that grants credit and never reads costs this much, not the partition).
+    write_buffer_bytes: int = 1_048_576
+    # Answers from `$cbs`/`$management` waiting on one reply link for the client's credit; a request
+    # past it is rejected with amqp:resource-limit-exceeded.
+    max_pending_replies: int = 100
+    # Unexpired tokens one connection keeps (an expired one, or one a newer token for the same audience
+    # and rights outlasts, is dropped); a put-token past it is answered 403, amqp:resource-limit-exceeded.
+    max_tokens_per_connection: int = 100
+    # Announced as each session's handle-max (this - 1); an attach on a higher handle closes the
+    # connection with amqp:connection:framing-error, as the spec says.
+    max_links_per_session: int = 256
+    # Announced as the connection's channel-max (this - 1); a begin on a higher channel closes it.
+    max_sessions_per_connection: int = 32
+    # From accept to the client's open (protocol header, SASL, open; under TLS or WebSockets, their
+    # handshakes too): a connection still short of it is closed.
+    handshake_timeout_seconds: int = 10
+    # Open connections, in all and from one peer IP address: a socket past either is closed as soon as
+    # it is accepted, and the refusals are logged at most once per 10 s.
+    max_connections: int = 500
+    max_connections_per_peer: int = 250
+
+
+# Each `[limits]` key: (lowest, highest) accepted.
+_LIMIT_RANGES: dict[str, tuple[int, int]] = {
+    "write_buffer_bytes": (65_536, 1 << 30),
+    "max_pending_replies": (1, 1_000_000),
+    "max_tokens_per_connection": (1, 1_000_000),
+    "max_links_per_session": (1, 65_536),
+    "max_sessions_per_connection": (1, 65_536),
+    "handshake_timeout_seconds": (1, 3600),
+    "max_connections": (1, 1_000_000),
+    "max_connections_per_peer": (1, 1_000_000),
+}
+
+
+@dataclass(frozen=True)
 class NamespaceConfig:
     """The whole emulated namespace; `hubs`, `keys` and `policies` are read-only mappings.
 
@@ -134,6 +187,7 @@ class NamespaceConfig:
     retention_check_seconds: float = DEFAULT_RETENTION_CHECK_SECONDS
     policies: Mapping[str, Policy] = field(default_factory=_no_policies)
     entra_id: bool = False
+    limits: ServerLimits = ServerLimits()
 
     def namespace_policies(self) -> dict[str, Policy]:
         """Every namespace-level policy: the `[keys]` ones (all rights) and the `[[policies]]`."""
@@ -257,6 +311,8 @@ def _parse(raw: dict[str, Any], source: str) -> NamespaceConfig:
     if not isinstance(entra_id, bool):
         raise ConfigError(f"{source}: entra_id = {entra_id!r} must be true or false, got {_kind(entra_id)}")
 
+    limits = _parse_limits(raw.get("limits", {}), source)
+
     raw_keys = raw.get("keys")
     policies = _parse_policies(raw.get("policies", []), source, "policies")
     keys = _parse_keys(raw_keys, source) if raw_keys is not None or not (policies or entra_id) else {}
@@ -300,7 +356,18 @@ def _parse(raw: dict[str, Any], source: str) -> NamespaceConfig:
         retention_check_seconds=float(check),
         policies=MappingProxyType(policies),
         entra_id=entra_id,
+        limits=limits,
     )
+
+
+def _parse_limits(raw: object, source: str) -> ServerLimits:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: limits must be a table written as [limits], got {_kind(raw)}")
+    _check_known_keys(raw, tuple(_LIMIT_RANGES), source, "[limits]")
+    for key, value in raw.items():
+        low, high = _LIMIT_RANGES[key]
+        _check_int_range(value, low, high, source, f"limits.{key}")
+    return ServerLimits(**raw)
 
 
 def _parse_keys(raw_keys: object, source: str) -> dict[str, str]:

@@ -31,21 +31,33 @@ class Consumer:
     track_last_enqueued: bool
     listener: Callable[[], None]
 
-    def pump(self, connection: Connection, link: Link, clock: Callable[[], float]) -> None:
-        """Send stored events until the link's credit or the log runs out."""
+    def pump(
+        self, connection: Connection, link: Link, clock: Callable[[], float], budget: int | None = None
+    ) -> bool:
+        """Send stored events until the link's credit or the log runs out, or `budget` bytes are sent.
+
+        True when it stopped at the budget: there may be more to send once those bytes are written.
+        """
+        sent = 0
         while link.can_send:
+            if budget is not None and sent >= budget:
+                return True
             batch = self.log.read(self.next_sequence, min(link.credit, READ_BATCH))
             if not batch:
-                return
+                return False
             metrics = self._runtime_metrics(clock) if self.track_last_enqueued else None
             for stored in batch:
                 if not link.can_send:
-                    return
+                    return False
+                if budget is not None and sent >= budget:
+                    return True
                 payload = stored.payload
                 if metrics is not None:
                     payload = events.with_delivery_annotations(payload, metrics)
                 connection.send_message(link, payload)
+                sent += len(payload)
                 self.next_sequence = stored.sequence_number + 1
+        return False
 
     def _runtime_metrics(self, clock: Callable[[], float]) -> dict[str, Any] | None:
         last = self.log.last_event

@@ -17,7 +17,7 @@ from amqp10.connection import SENDER, Connection, Link, LinkState
 from amqp10.errors import DecodeError
 from amqp10.performatives import Error
 from eventhubs import nodes
-from eventhubs.errors import EventHubsError
+from eventhubs.errors import EventHubsError, ResourceLimitError
 from eventhubs.links import EPOCH, entity_path, parse_receiver_address
 
 from .authorization import Authorization
@@ -44,6 +44,7 @@ class Handler:
         wake: Callable[[], None] = lambda: None,
         peer: str = "?",
         clock: Callable[[], float] = time.time,
+        pump_budget: int | None = None,
     ) -> None:
         self.namespace = namespace
         self.connection = connection
@@ -53,6 +54,13 @@ class Handler:
         self.authorization = Authorization(namespace.config, clock)
         self.nodes = NodeService(namespace, self.authorization, peer)
         self._consumers: list[Link] = []
+        # Backpressure: while the transport's write buffer is above its high-water mark it sets
+        # `writable` False, and consumers wait in `_backlog` instead of sending. With a `pump_budget` one
+        # pump sends at most that many bytes per link; what is left waits there too, for `pump_backlog()`,
+        # which the transport calls once it has written what went before.
+        self.writable = True
+        self.pump_budget = pump_budget
+        self._backlog: dict[Link, None] = {}
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes from the peer and act on every event they complete. ProtocolErrors propagate."""
@@ -117,8 +125,10 @@ class Handler:
         address = entity_path(link.address or "")
         try:
             if address in nodes.NODES:
+                # Requests are bounded like events: a multi-frame request is reassembled up to this.
+                limit = None if link.role == SENDER else self.namespace.config.max_message_bytes
                 link.context = Replies(address) if link.role == SENDER else Requests(address)
-                self.connection.accept_attach(link)
+                self.connection.accept_attach(link, max_message_size=limit)
             elif link.role == SENDER:
                 self._attach_consumer(link, address)
             else:
@@ -142,7 +152,7 @@ class Handler:
                     ctx.authorized_until = self.authorization.expiry(ctx.hub.name, SEND) or 0
                 ctx.publish(self.namespace, event.payload, event.message_format)
             elif isinstance(ctx, Requests):
-                self._reply(ctx.node, self.nodes.answer(ctx.node, event.payload))
+                self._request(ctx.node, event.payload)
             else:
                 error = Error("amqp:not-allowed", "this link does not take messages")
         except DecodeError as exc:
@@ -159,9 +169,33 @@ class Handler:
         if isinstance(link.context, Replies):
             self._flush_replies(link)
         elif isinstance(link.context, Consumer):
-            link.context.pump(self.connection, link, self.clock)
-            if link.drain:
-                self.connection.complete_drain(link)
+            self._pump(link)
+
+    @property
+    def backlogged(self) -> bool:
+        """Consumers have more to send and the transport may take it: call `pump_backlog()` soon."""
+        return self.writable and bool(self._backlog)
+
+    def pump_backlog(self) -> None:
+        for link in list(self._backlog):
+            if not self.writable:
+                return
+            self._pump(link)
+
+    def _pump(self, link: Link) -> None:
+        ctx = link.context
+        if not isinstance(ctx, Consumer) or link not in self._consumers:
+            self._backlog.pop(link, None)
+            return
+        if not self.writable:
+            self._backlog[link] = None
+            return
+        if ctx.pump(self.connection, link, self.clock, self.pump_budget):
+            self._backlog[link] = None
+            return
+        self._backlog.pop(link, None)
+        if link.drain:
+            self.connection.complete_drain(link)
 
     # ---- consumers --------------------------------------------------------------------------------------
 
@@ -192,9 +226,8 @@ class Handler:
         log.info("%s: consumer attached to %s from sequence number %d", self.peer, address, start)
 
     def _on_new_events(self, link: Link) -> None:
-        if link.can_send:
-            assert isinstance(link.context, Consumer)
-            link.context.pump(self.connection, link, self.clock)
+        if link.can_send and link not in self._backlog:
+            self._pump(link)
             self.wake()
 
     def _kick(self, link: Link, exc: EventHubsError) -> None:
@@ -208,18 +241,35 @@ class Handler:
         if not isinstance(ctx, Consumer) or link not in self._consumers:
             return
         self._consumers.remove(link)
+        self._backlog.pop(link, None)
         self.namespace.unlisten(ctx.hub, ctx.receiver.partition_id, ctx.listener)
         self.namespace.close_receiver(ctx.receiver)
 
     # ---- replies from the nodes -------------------------------------------------------------------------
 
-    def _reply(self, node: str, payload: bytes) -> None:
-        for link in self.connection_links():
-            if isinstance(link.context, Replies) and link.context.node == node:
-                link.context.outbox.append(payload)
-                self._flush_replies(link)
-                return
-        log.warning("%s: a %s request arrived with no link to answer on", self.peer, node)
+    def _request(self, node: str, payload: bytes) -> None:
+        """Answer a request on the node's reply link; refused past the answers waiting there."""
+        link = next(
+            (
+                link for link in self.connection_links()
+                if isinstance(link.context, Replies) and link.context.node == node
+            ),
+            None,
+        )  # fmt: skip
+        if link is not None:
+            outbox = link.context.outbox
+            cap = self.namespace.config.limits.max_pending_replies
+            if len(outbox) >= cap:
+                raise ResourceLimitError(
+                    f"{len(outbox)} answers from {node} already wait for credit on the reply link "
+                    f"(limits.max_pending_replies = {cap}); grant credit to read them"
+                )
+        answer = self.nodes.answer(node, payload)
+        if link is None:
+            log.warning("%s: a %s request arrived with no link to answer on", self.peer, node)
+            return
+        link.context.outbox.append(answer)
+        self._flush_replies(link)
 
     def _flush_replies(self, link: Link) -> None:
         outbox = link.context.outbox

@@ -18,16 +18,47 @@ import time
 from amqp10.connection import Connection
 from amqp10.errors import ProtocolError
 from amqp10.performatives import Error
+from amqp10.states import State
 from amqp10.websocket import WebSocketError, WebSocketServer
 from eventhubs.links import WEBSOCKET_PATH
 
-from .config import DEFAULT_RETENTION_CHECK_SECONDS
+from .config import DEFAULT_RETENTION_CHECK_SECONDS, ServerLimits
 from .handler import Handler
 from .namespace import Namespace
 
 log = logging.getLogger("emulator.server")
 
 TIMER_INTERVAL_S = 1.0
+# The most a consumer's pump sends in one turn of the event loop, before the others are served.
+PUMP_BUDGET_BYTES = 256 * 1024
+# Repeated refusals and accept errors are logged at most once per this many seconds, with a count.
+LOG_EVERY_S = 10.0
+_HANDSHAKE = frozenset({
+    State.AWAIT_HEADER, State.AWAIT_SASL_INIT, State.AWAIT_AMQP_HEADER, State.AWAIT_OPEN,
+})  # fmt: skip
+
+
+class _RateLimitedLog:
+    """Logs the first of a kind of repeated message at once, then at most one line per `every` seconds
+    saying how many more there were."""
+
+    def __init__(self, every: float = LOG_EVERY_S) -> None:
+        self.every = every
+        self._last: dict[str, float] = {}
+        self._since: dict[str, int] = {}
+
+    def warning(self, kind: str, message: str, *args: object) -> None:
+        now = time.monotonic()
+        last = self._last.get(kind)
+        if last is not None and now - last < self.every:
+            self._since[kind] = self._since.get(kind, 0) + 1
+            return
+        more = self._since.pop(kind, 0)
+        self._last[kind] = now
+        suffix = f" ({more} more like it in the last {now - last:.0f} s)" if more and last is not None else ""
+        log.warning(message + suffix, *args)
+
+
 RETENTION_INTERVAL_S = DEFAULT_RETENTION_CHECK_SECONDS  # the config's retention_check_seconds
 
 
@@ -49,19 +80,35 @@ class _AmqpProtocol(asyncio.Protocol):
         self.handler: Handler | None = None
         self.websocket = WebSocketServer(WEBSOCKET_PATH) if websocket else None
         self.peer = "?"
+        self.host = "?"
+        self.started = 0.0
+        self._pump_scheduled = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         host, port = transport.get_extra_info("peername")[:2]
         self.peer = f"{host}:{port}"
+        self.host = str(host)
+        self.started = time.monotonic()
+        if not self.server.admit(self):
+            transport.abort()  # quickly and quietly: the server logs refusals rate-limited
+            return
+        limits = self.server.limits
         self.connection = Connection(
             self.server.container_id,
+            channel_max=limits.max_sessions_per_connection - 1,
+            handle_max=limits.max_links_per_session - 1,
             idle_timeout_ms=self.server.idle_timeout_ms,
             check_plain=self.server.check_plain,
             now=time.monotonic(),
         )
-        self.handler = Handler(self.server.namespace, self.connection, wake=self.flush, peer=self.peer)
+        self.handler = Handler(
+            self.server.namespace, self.connection, wake=self.flush, peer=self.peer,
+            pump_budget=PUMP_BUDGET_BYTES,
+        )  # fmt: skip
+        high = limits.write_buffer_bytes
+        transport.set_write_buffer_limits(high=high, low=high // 4)
         self.server.protocols.add(self)
         log.info("connection from %s", self.peer)
 
@@ -118,7 +165,10 @@ class _AmqpProtocol(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.handler is None:
+            return  # refused at accept: never counted
         self.server.protocols.discard(self)
+        self.server.release(self)
         if self.handler is not None:
             self.handler.connection_lost()
         log.info("connection from %s closed%s", self.peer, f" ({exc})" if exc else "")
@@ -136,8 +186,47 @@ class _AmqpProtocol(asyncio.Protocol):
                 data = ws.data_to_send()
             self.transport.write(data)
             self.connection.note_sent(time.monotonic())
+        if self.handler is not None and self.handler.backlogged:
+            self._schedule_pump()
+
+    # Backpressure: asyncio calls these when the transport's write buffer crosses its high-water mark
+    # and when it has drained below the low one. Consumers send nothing in between.
+    def pause_writing(self) -> None:
+        if self.handler is not None:
+            self.handler.writable = False
+
+    def resume_writing(self) -> None:
+        if self.handler is not None:
+            self.handler.writable = True
+            self._schedule_pump()
+
+    def _schedule_pump(self) -> None:
+        if not self._pump_scheduled:
+            self._pump_scheduled = True
+            asyncio.get_running_loop().call_soon(self._pump_more)
+
+    def _pump_more(self) -> None:
+        # A turn of the event loop per budget: other connections are served in between.
+        self._pump_scheduled = False
+        if self.handler is None or self.transport is None or self.transport.is_closing():
+            return
+        try:
+            self.handler.pump_backlog()
+        except Exception:
+            log.exception("%s: internal error sending to it; closing only this connection", self.peer)
+            self._abort()
+            return
+        self.flush()
 
     def tick(self, now: float) -> None:
+        if self.connection is not None and self.connection.state in _HANDSHAKE:
+            timeout = self.server.limits.handshake_timeout_seconds
+            if now - self.started > timeout:
+                log.info(
+                    "%s did not finish the handshake in %d s; closing its connection", self.peer, timeout
+                )
+                self._abort()
+                return
         if self.connection is not None:
             self.connection.check_timers(now)
             if self.handler is not None:
@@ -174,6 +263,7 @@ class EmulatorServer:
         container_id: str = "hubstream-emulator",
         idle_timeout_ms: int = 240_000,
         retention_interval_s: float = RETENTION_INTERVAL_S,
+        limits: ServerLimits | None = None,
     ) -> None:
         if not retention_interval_s > 0:
             raise ValueError(f"retention_interval_s must be positive, got {retention_interval_s}")
@@ -188,10 +278,47 @@ class EmulatorServer:
         self.container_id = container_id
         self.idle_timeout_ms = idle_timeout_ms
         self.retention_interval_s = retention_interval_s
+        self.limits = limits if limits is not None else namespace.config.limits
         self.protocols: set[_AmqpProtocol] = set()
+        self._per_peer: dict[str, int] = {}
+        self._refusals = _RateLimitedLog()
         self._servers: list[asyncio.Server] = []
         self._timer: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
+
+    def admit(self, protocol: _AmqpProtocol) -> bool:
+        """Count a new connection in, unless it would pass `max_connections` or `max_connections_per_peer`."""
+        limits = self.limits
+        from_peer = self._per_peer.get(protocol.host, 0)
+        if len(self.protocols) >= limits.max_connections:
+            self._refusals.warning(
+                "connections", "refusing connection from %s: %d connections are open "
+                "(limits.max_connections)", protocol.peer, len(self.protocols),
+            )  # fmt: skip
+            return False
+        if from_peer >= limits.max_connections_per_peer:
+            self._refusals.warning(
+                "peer", "refusing connection from %s: %d connections from that address are open "
+                "(limits.max_connections_per_peer)", protocol.peer, from_peer,
+            )  # fmt: skip
+            return False
+        self._per_peer[protocol.host] = from_peer + 1
+        return True
+
+    def release(self, protocol: _AmqpProtocol) -> None:
+        left = self._per_peer.get(protocol.host, 0) - 1
+        if left > 0:
+            self._per_peer[protocol.host] = left
+        else:
+            self._per_peer.pop(protocol.host, None)
+
+    def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        # Out of descriptors, asyncio reports every failed accept: about 1 MB of log a second.
+        message = str(context.get("message", ""))
+        if "accept" in message:
+            self._refusals.warning("accept", "%s: %s", message, context.get("exception"))
+            return
+        loop.default_exception_handler(context)
 
     def check_plain(self, user: str, password: str) -> bool:
         """SASL PLAIN: a namespace-level policy's name and one of its keys (as qpid-proton sends them)."""
@@ -211,6 +338,7 @@ class EmulatorServer:
                 server.close()
             self._servers.clear()
             raise
+        asyncio.get_running_loop().set_exception_handler(self._on_loop_error)
         self._timer = asyncio.create_task(self._timers())
         self._retention = asyncio.create_task(self._apply_retention())
 

@@ -10,7 +10,7 @@ from azure.eventhub._pyamqp.utils import generate_sas_token
 
 from emulator.authorization import Authorization
 from emulator.config import LISTEN, MANAGE, SEND, NamespaceConfig, load_config
-from eventhubs.errors import UnauthorizedError
+from eventhubs.errors import ResourceLimitError, UnauthorizedError
 from eventhubs.jwt import make_unsigned_jwt
 from eventhubs.sas import JWT_TOKEN_TYPE, TOKEN_TYPE
 from tests.conftest import POLICIES_CONFIG
@@ -166,3 +166,32 @@ def test_audiences_event_hubs_accepts(config: NamespaceConfig, aud: object) -> N
     auth = Authorization(dataclasses.replace(config, entra_id=True), Clock())
     auth.put_token(jwt(aud=aud), JWT_TOKEN_TYPE, f"{HOST}/tweets")
     assert auth.covers("tweets", SEND)
+
+
+def test_superseded_and_expired_tokens_are_dropped(config: NamespaceConfig) -> None:
+    clock = Clock()
+    auth = Authorization(config, clock)
+    root = ("RootManageSharedAccessKey", "SAS_KEY_VALUE")
+    for lifetime in range(60, 60 + 5000):  # a client renewing its token in a loop: never refused
+        auth.put_token(sas(f"{HOST}/tweets", *root, lifetime), TOKEN_TYPE)
+        assert len(auth.grants) <= auth.max_grants == 100
+    auth.put_token(sas(f"{HOST}/telemetry", *root, 10), TOKEN_TYPE)
+    clock.now += 5100  # every grant has expired
+    auth.put_token(sas(f"{HOST}/tweets", "send-only", "send-key", 60, now=NOW + 5100), TOKEN_TYPE)
+    assert [g.audience for g in auth.grants] == [f"{HOST}/tweets"]
+
+
+def test_tokens_kept_per_connection_are_capped_with_a_named_refusal(config: NamespaceConfig) -> None:
+    auth = Authorization(config, Clock(), max_grants=10)
+    for i in range(10):
+        auth.put_token(sas(f"{HOST}/tweets/{i}", "RootManageSharedAccessKey", "SAS_KEY_VALUE"), TOKEN_TYPE)
+    with pytest.raises(ResourceLimitError, match="max_tokens_per_connection = 10") as info:
+        auth.put_token(sas(f"{HOST}/telemetry", "RootManageSharedAccessKey", "SAS_KEY_VALUE"), TOKEN_TYPE)
+    assert info.value.condition == "amqp:resource-limit-exceeded"
+    assert len(auth.grants) == 10
+    # A token that supersedes one it holds is still taken.
+    auth.put_token(sas(f"{HOST}/tweets/3", "RootManageSharedAccessKey", "SAS_KEY_VALUE", 120), TOKEN_TYPE)
+    assert len(auth.grants) == 10
+    with pytest.raises(UnauthorizedError):  # a wrong key is refused and keeps nothing
+        auth.put_token(sas(f"{HOST}/telemetry", "RootManageSharedAccessKey", "wrong"), TOKEN_TYPE)
+    assert len(auth.grants) == 10

@@ -14,6 +14,7 @@ from emulator.config import (
     ConfigError,
     HubConfig,
     NamespaceConfig,
+    ServerLimits,
     _parse,
     default_config,
     load_config,
@@ -397,3 +398,29 @@ def test_entra_id_alone_needs_no_key(tmp_path: Path) -> None:
 def test_bad_policies_are_named(tmp_path: Path, text: str, expected: str) -> None:
     keys = KEYS if "RootManage" in text else ""
     assert expected in error_for(tmp_path, text + keys + hub())
+
+
+def test_limits_default_and_override(tmp_path: Path) -> None:
+    assert load_config(None).limits == ServerLimits()
+    config = load_config(write(tmp_path, KEYS + hub() + "[limits]\nmax_pending_replies = 7\n"))
+    assert config.limits.max_pending_replies == 7
+    assert config.limits.write_buffer_bytes == ServerLimits().write_buffer_bytes
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("max_pending_replie = 3", "unknown key 'max_pending_replie'; did you mean 'max_pending_replies'?"),
+        ("max_pending_replies = 0", "limits.max_pending_replies = 0 is out of range"),
+        ('write_buffer_bytes = "1M"', "limits.write_buffer_bytes = '1M' must be an integer"),
+    ],
+)
+def test_limits_are_checked(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in error_for(tmp_path, KEYS + hub() + f"[limits]\n{text}\n")
+
+
+def test_the_example_file_lists_every_limit_at_its_default() -> None:
+    text = EXAMPLE.read_text()
+    for name in dataclasses.asdict(ServerLimits()):
+        assert f"\n{name} = " in text, f"{name} is missing from {EXAMPLE.name}'s [limits]"
+    assert load_config(EXAMPLE).limits == ServerLimits()
