@@ -23,19 +23,15 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from . import events
 from .codec import Decoder, Limits
 from .errors import FramingError, LocalProtocolError, ProtocolError, RemoteProtocolError
+from .events import *  # noqa: F403  (the events are this module's to hand on, as before they moved)
 from .events import (
     NEED_DATA,
     ConnectionClosed,
     ConnectionOpened,
-    CreditGranted,
-    DeliveriesSettled,
     Event,
-    LinkAttached,
-    LinkAttaching,
-    LinkDetached,
-    MessageReceived,
     _NeedData,
 )
 from .frames import (
@@ -70,10 +66,8 @@ from .types import Symbol
 
 # Where the application and the other packages have always imported them from.
 __all__ = [
-    "CLIENT_TRANSITIONS", "NEED_DATA", "RECEIVER", "RECEIVER_CREDIT", "SENDER", "SESSION_WINDOW",
-    "TRANSITIONS", "Connection", "ConnectionClosed", "ConnectionOpened", "CreditGranted", "DeliveriesSettled",
-    "Event", "Link", "LinkAttached", "LinkAttaching", "LinkDetached", "LinkState", "MessageReceived",
-    "Session", "SessionState", "State",
+    "CLIENT_TRANSITIONS", "RECEIVER", "RECEIVER_CREDIT", "SENDER", "SESSION_WINDOW", "TRANSITIONS",
+    "Connection", "Link", "LinkState", "Session", "SessionState", "State", *events.__all__,
 ]  # fmt: skip
 
 _TAG = struct.Struct(">I")

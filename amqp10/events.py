@@ -11,6 +11,12 @@ if TYPE_CHECKING:
     from .session import Link, Session
 
 
+__all__ = [
+    "NEED_DATA", "ConnectionClosed", "ConnectionOpened", "CreditGranted", "DeliveriesSettled", "Event",
+    "LinkAttached", "LinkAttaching", "LinkDetached", "MessageReceived",
+]  # fmt: skip
+
+
 class _NeedData:
     def __repr__(self) -> str:
         return "NEED_DATA"

@@ -22,30 +22,22 @@ def _rot(x: int, k: int) -> int:
 
 
 def _mix(a: int, b: int, c: int) -> tuple[int, int, int]:
-    a = ((a - c) & _MASK) ^ _rot(c, 4)
-    c = (c + b) & _MASK
-    b = ((b - a) & _MASK) ^ _rot(a, 6)
-    a = (a + c) & _MASK
-    c = ((c - b) & _MASK) ^ _rot(b, 8)
-    b = (b + a) & _MASK
-    a = ((a - c) & _MASK) ^ _rot(c, 16)
-    c = (c + b) & _MASK
-    b = ((b - a) & _MASK) ^ _rot(a, 19)
-    a = (a + c) & _MASK
-    c = ((c - b) & _MASK) ^ _rot(b, 4)
-    b = (b + a) & _MASK
-    return a, b, c
+    """lookup3's `mix`: six steps of the same shape, each on the triple rotated by one."""
+    x, y, z = a, b, c
+    for k in (4, 6, 8, 16, 19, 4):
+        x = ((x - z) & _MASK) ^ _rot(z, k)
+        z = (z + y) & _MASK
+        x, y, z = y, z, x
+    return x, y, z
 
 
 def _final(a: int, b: int, c: int) -> tuple[int, int, int]:
-    c = ((c ^ b) - _rot(b, 14)) & _MASK
-    a = ((a ^ c) - _rot(c, 11)) & _MASK
-    b = ((b ^ a) - _rot(a, 25)) & _MASK
-    c = ((c ^ b) - _rot(b, 16)) & _MASK
-    a = ((a ^ c) - _rot(c, 4)) & _MASK
-    b = ((b ^ a) - _rot(a, 14)) & _MASK
-    c = ((c ^ b) - _rot(b, 24)) & _MASK
-    return a, b, c
+    """lookup3's `final`: seven steps of the same shape, each on the triple rotated by one."""
+    x, y, w = c, b, a
+    for k in (14, 11, 25, 16, 4, 14, 24):
+        x = ((x ^ y) - _rot(y, k)) & _MASK
+        x, y, w = w, x, y
+    return x, w, y  # seven rotations of three: (a, c, b)
 
 
 def lookup3(data: bytes, seed1: int = 0, seed2: int = 0) -> tuple[int, int]:

@@ -206,17 +206,16 @@ class EventHubsOptions:
         )
 
 
+def _json(option: str, text: str, example: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise EventHubsOptionError(f"{option} is not valid JSON ({e.msg}): expected e.g. {example}") from None
+
+
 def parse_position(option: str, text: str | Mapping[str, Any]) -> EventPosition:
     """The connector's EventPosition JSON: offset, seqNo, enqueuedTime (one of them) and isInclusive."""
-    if isinstance(text, str):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise EventHubsOptionError(
-                f'{option} is not valid JSON ({e.msg}): expected e.g. {{"offset": "-1", "isInclusive": true}}'
-            ) from None
-    else:
-        data = text
+    data = _json(option, text, '{"offset": "-1", "isInclusive": true}') if isinstance(text, str) else text
     if not isinstance(data, dict):
         raise EventHubsOptionError(f'{option} must be a JSON object such as {{"seqNo": 42}}')
     unknown = sorted(set(data) - _POSITION_KEYS)
@@ -260,12 +259,7 @@ def parse_position(option: str, text: str | Mapping[str, Any]) -> EventPosition:
 
 def parse_positions(text: str, hub: str, option: str = STARTING_POSITIONS) -> dict[str, EventPosition]:
     """Per-partition positions: keys `{"ehName": .., "partitionId": ..}` (JSON in a string) or a bare id."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise EventHubsOptionError(
-            f'{option} is not valid JSON ({e.msg}): expected {{"<partition id>": {{"seqNo": 42}}, ...}}'
-        ) from None
+    data = _json(option, text, '{"<partition id>": {"seqNo": 42}, ...}')
     if not isinstance(data, dict):
         raise EventHubsOptionError(f"{option} must be a JSON object keyed by partition")
     positions: dict[str, EventPosition] = {}
