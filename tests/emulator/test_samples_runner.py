@@ -38,8 +38,8 @@ except KeyboardInterrupt:
 def test_the_runner_reports_each_sample(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "samples"
     folder.mkdir()
-    for name, code in SAMPLES.items():
-        (folder / name).write_text(code)
+    for name, source in SAMPLES.items():
+        (folder / name).write_text(source)
     # Free ports: these stand-ins dial nothing, and a test must not need 5671/443.
     code = main([str(folder), "--timeout", "5", "--tls-port", "0", "--ws-port", "0", "--jobs", "2"])
     out = capsys.readouterr().out
