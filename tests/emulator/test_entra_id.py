@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import pytest
 from azure.eventhub import EventData, EventHubConsumerClient, EventHubProducerClient, TransportType
 from azure.eventhub.aio import EventHubProducerClient as AsyncProducerClient
 from azure.eventhub.exceptions import AuthenticationError, ConnectionLostError, EventHubError
 from azure.identity import DefaultAzureCredential
+from azure.identity.aio import DefaultAzureCredential as AioCredential
 
 from emulator.identity import OTHER_IDENTITY_VARS, ManagedIdentityEndpoint
 from emulator.process import EmulatorProcess
@@ -29,9 +30,6 @@ from hubclient.receiver import PartitionReceiver
 from jobs.datasource.columns import EventColumns
 from jobs.datasource.options import EventHubsOptions
 from jobs.datasource.reader import EventHubsStreamReader
-
-if TYPE_CHECKING:
-    from azure.core.credentials_async import AsyncTokenCredential
 
 CONFIG = '[keys]\nRootManageSharedAccessKey = "SAS_KEY_VALUE"\n[[hubs]]\nname = "tweets"\npartitions = 2\n'
 
@@ -101,11 +99,11 @@ def test_sdk_passwordless_over_tls(emulator: EmulatorProcess, identity: Any) -> 
 
 def test_async_sdk_producer_passwordless_over_tls(emulator: EmulatorProcess, identity: Any) -> None:
     async def send() -> dict[str, Any]:
-        credential = cast("AsyncTokenCredential", AsyncOverSync(DefaultAzureCredential()))
-        client = AsyncProducerClient(eventhub_name="tweets", credential=credential, **over_tls(emulator))
-        async with client:
-            await client.send_event(EventData("async over TLS"), partition_id="0")
-            return await client.get_partition_properties("0")
+        async with AioCredential() as credential:
+            client = AsyncProducerClient(eventhub_name="tweets", credential=credential, **over_tls(emulator))
+            async with client:
+                await client.send_event(EventData("async over TLS"), partition_id="0")
+                return await client.get_partition_properties("0")
 
     assert asyncio.run(send())["last_enqueued_sequence_number"] == 0
 
@@ -117,7 +115,6 @@ def test_custom_endpoint_address_alone_means_websockets(emulator: EmulatorProces
     del options["transport_type"]
     with EventHubProducerClient(eventhub_name="tweets", credential=DefaultAzureCredential(), **options) as c:
         assert c.get_partition_ids() == ["0", "1"]
-    del options["custom_endpoint_address"]
     options["custom_endpoint_address"] = f"sb://localhost:{emulator.tls_port}"
     with EventHubProducerClient(
         eventhub_name="tweets", credential=DefaultAzureCredential(), retry_total=0, **options
@@ -149,27 +146,13 @@ def test_sdk_producer_and_consumer_passwordless(emulator: EmulatorProcess, ident
     assert identity.requests and identity.requests[0]["resource"] == ["https://eventhubs.azure.net/"]
 
 
-class AsyncOverSync:
-    """The aio clients want an async credential; azure-identity's aio one needs aiohttp, which the
-    project does not install, so the sync DefaultAzureCredential serves it from a worker thread."""
-
-    def __init__(self, credential: DefaultAzureCredential) -> None:
-        self.credential = credential
-
-    async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(self.credential.get_token, *scopes, **kwargs)
-
-    async def close(self) -> None:
-        self.credential.close()
-
-
 def test_async_sdk_producer_passwordless(emulator: EmulatorProcess, identity: Any) -> None:
     async def send() -> list[str]:
-        credential = cast("AsyncTokenCredential", AsyncOverSync(DefaultAzureCredential()))
-        client = AsyncProducerClient(host(emulator), "tweets", credential, use_tls=False, retry_total=0)
-        async with client:
-            await client.send_event(EventData("async"), partition_id="0")
-            return await client.get_partition_ids()
+        async with AioCredential() as credential:
+            client = AsyncProducerClient(host(emulator), "tweets", credential, use_tls=False, retry_total=0)
+            async with client:
+                await client.send_event(EventData("async"), partition_id="0")
+                return await client.get_partition_ids()
 
     assert asyncio.run(send()) == ["0", "1"]
 
