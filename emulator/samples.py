@@ -93,7 +93,7 @@ def throwaway_venv(folder: Path) -> Path:
     import certifi
 
     shutil.copytree(Path(certifi.__file__).parent, own / "certifi")
-    # addsitedir (not a bare path) so this virtualenv's own .pth files (the editable install) apply.
+    # addsitedir (not a bare path), so the parent's .pth files (hubstream's editable install) apply too.
     parents = [p for p in site.getsitepackages() if Path(p).is_dir()]
     (own / "hubstream-parent.pth").write_text(
         "".join(f"import site; site.addsitedir({p!r})\n" for p in parents)
