@@ -19,6 +19,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from eventhubs.jwt import make_unsigned_jwt
 
+# Variables that would make DefaultAzureCredential pick another credential before managed identity.
+OTHER_IDENTITY_VARS = (
+    "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_USERNAME", "AZURE_PASSWORD", "AZURE_FEDERATED_TOKEN_FILE", "MSI_ENDPOINT", "MSI_SECRET",
+    "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT", "AZURE_TOKEN_CREDENTIALS",
+)  # fmt: skip
+
 
 class ManagedIdentityEndpoint:
     """Serves tokens on 127.0.0.1; `roles` (None: no roles claim) and `lifetime_s` shape the next ones."""
