@@ -76,6 +76,17 @@ def running_emulator(folder: Path, config_text: str, **kwargs: object) -> Iterat
         process.stop()
 
 
+@contextmanager
+def default_emulator(folder: Path) -> Iterator[EmulatorProcess]:
+    """An emulator with its default configuration, logging to `folder`/emulator.log, stopped at the end."""
+    process = EmulatorProcess(log_file=folder / "emulator.log")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def local_ca_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Every emulator the tests start (they inherit the environment) shares one CA made for this run,

@@ -12,23 +12,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from azure.eventhub import EventData, EventHubProducerClient
 from pyspark.sql import SparkSession
 
 from jobs.datasource import SOURCE_NAME, register
+from tests.sdk_events import round_robin, send_to_partitions
 
 HUB = "tweets"
 PIDS = ("0", "1", "2", "3")
 
 
 def send(cs: str, first: int, count: int) -> None:
-    with EventHubProducerClient.from_connection_string(cs, eventhub_name=HUB) as producer:
-        for pid in PIDS:
-            batch = producer.create_batch(partition_id=pid)
-            for i in range(first, first + count):
-                if i % 4 == int(pid):
-                    batch.add(EventData(str(i)))
-            producer.send_batch(batch)
+    """Events with bodies first..first+count-1, body i to partition i % 4."""
+    send_to_partitions(cs, round_robin(first, count), hub=HUB)
 
 
 def run_until(remote: SparkSession, cs: str, out: Path, checkpoint: Path, events: int) -> list[int]:

@@ -8,26 +8,24 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from pyspark.sql import SparkSession
 
-from emulator.process import EmulatorProcess
-from jobs.datasource import register
 from tests.jobs.test_data_loss import (
     END,
     PARTITIONS,
     PER_TRIGGER,
-    assert_data_loss_error,
     bounds,
     by_partition,
     existing,
+    lose_unread_events,
+    retained_cs,
     retaining_emulator,
     run,
     send,
-    wait_for_retention,
+    start_before_retention,
 )
 
-__all__ = ["retaining_emulator"]  # the fixture, imported for the tests below
+__all__ = ["retained_cs", "retaining_emulator"]  # the fixtures, imported for the tests below
 
 
 def committed(checkpoint: Path) -> dict[str, int]:
@@ -54,24 +52,15 @@ def drain(spark: SparkSession, cs: str, checkpoint: Path, **kwargs: Any) -> list
 
 
 def test_retention_past_the_checkpoint_fails_the_query_or_skips_the_gap(
-    spark: SparkSession, retaining_emulator: EmulatorProcess, tmp_path: Path
+    spark: SparkSession, retained_cs: str, tmp_path: Path
 ) -> None:
-    register(spark)
-    cs = retaining_emulator.connection_string
+    cs = retained_cs
     checkpoint = tmp_path / "checkpoint"
     send(cs, 0, 10)
     assert by_partition(drain(spark, cs, checkpoint, fail_on_data_loss=None)) == existing(
         dict.fromkeys(PARTITIONS, 0), 10
     )
-    send(cs, 10, END)
-    begins = wait_for_retention(cs, past=10)
-    assert min(begins.values()) >= 20, begins
-
-    delivered: list[Any] = []
-    with pytest.raises(Exception, match="data loss") as raised:
-        run(spark, cs, checkpoint, fail_on_data_loss=None, options=PER_TRIGGER, rows=delivered)
-    assert delivered == []
-    assert_data_loss_error(raised.value, 10, 20, begins)
+    begins = lose_unread_events(spark, cs, checkpoint)
 
     rows = drain(spark, cs, checkpoint, fail_on_data_loss=False, options=PER_TRIGGER)
     assert by_partition(rows) == existing(begins)
@@ -79,17 +68,8 @@ def test_retention_past_the_checkpoint_fails_the_query_or_skips_the_gap(
 
 
 def test_starting_sequence_number_older_than_retention(
-    spark: SparkSession, retaining_emulator: EmulatorProcess, tmp_path: Path
+    spark: SparkSession, retained_cs: str, tmp_path: Path
 ) -> None:
-    register(spark)
-    cs = retaining_emulator.connection_string
-    send(cs, 0, 10)
-    send(cs, 10, END)
-    begins = wait_for_retention(cs, past=10)
-    assert min(begins.values()) >= 15, begins
-    options = {"eventhubs.startingPosition": json.dumps({"seqNo": 5}), **PER_TRIGGER}
-    with pytest.raises(Exception, match="data loss") as raised:
-        run(spark, cs, tmp_path / "strict", fail_on_data_loss=True, options=options)
-    assert_data_loss_error(raised.value, 5, 15, begins)
-    rows = drain(spark, cs, tmp_path / "lenient", fail_on_data_loss=False, options=options)
+    begins, options = start_before_retention(spark, retained_cs, tmp_path / "strict")
+    rows = drain(spark, retained_cs, tmp_path / "lenient", fail_on_data_loss=False, options=options)
     assert by_partition(rows) == existing(begins)

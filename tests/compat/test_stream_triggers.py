@@ -14,13 +14,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from azure.eventhub import EventData, EventHubProducerClient
+import pytest
 from pyspark.sql import DataFrame, SparkSession
 
 from emulator.process import EmulatorProcess
 from jobs.datasource import SOURCE_NAME, register
 from jobs.datasource.read_limits import ADMISSION_CONTROL
 from jobs.datasource.reader import spread
+from tests.sdk_events import round_robin, send_to_partitions
 
 HUB = "tweets"
 PIDS = ("0", "1", "2", "3")
@@ -28,13 +29,7 @@ PIDS = ("0", "1", "2", "3")
 
 def send(cs: str, first: int, count: int) -> None:
     """Events with bodies first..first+count-1, body i to partition i % 4."""
-    with EventHubProducerClient.from_connection_string(cs, eventhub_name=HUB) as producer:
-        for pid in PIDS:
-            batch = producer.create_batch(partition_id=pid)
-            for i in range(first, first + count):
-                if i % 4 == int(pid):
-                    batch.add(EventData(str(i)))
-            producer.send_batch(batch)
+    send_to_partitions(cs, round_robin(first, count), hub=HUB)
 
 
 class Batches:
@@ -98,6 +93,13 @@ def available_now(spark: SparkSession, cs: str, checkpoint: Path) -> Batches:
     return sink
 
 
+@pytest.fixture
+def cs(spark: SparkSession, emulator: EmulatorProcess) -> str:
+    """The emulator's connection string, with the source registered in `spark`."""
+    register(spark)
+    return emulator.connection_string
+
+
 def check_spread(batches: Batches, before: dict[str, int], ends: dict[str, int]) -> None:
     """Each batch takes maxEventsPerTrigger spread over the backlogs as `spread` does, in order."""
     at = dict(before)
@@ -112,10 +114,8 @@ def check_spread(batches: Batches, before: dict[str, int], ends: dict[str, int])
 
 
 def test_processing_time_caps_each_batch_and_restarts_exactly_once(
-    spark: SparkSession, emulator: EmulatorProcess, tmp_path: Path
+    spark: SparkSession, cs: str, tmp_path: Path
 ) -> None:
-    register(spark)
-    cs = emulator.connection_string
     checkpoint = tmp_path / "checkpoint"
     send(cs, 0, 100)
     first = run_until(spark, cs, checkpoint, 100)
@@ -130,11 +130,7 @@ def test_processing_time_caps_each_batch_and_restarts_exactly_once(
     check_spread(second, dict.fromkeys(PIDS, 25), dict.fromkeys(PIDS, 35))
 
 
-def test_available_now_runs_drain_the_hub_exactly_once(
-    spark: SparkSession, emulator: EmulatorProcess, tmp_path: Path
-) -> None:
-    register(spark)
-    cs = emulator.connection_string
+def test_available_now_runs_drain_the_hub_exactly_once(spark: SparkSession, cs: str, tmp_path: Path) -> None:
     checkpoint = tmp_path / "checkpoint"
     send(cs, 0, 100)
     runs = [available_now(spark, cs, checkpoint)]

@@ -36,6 +36,7 @@ from eventhubs.connection_string import parse_connection_string
 from eventhubs.sas import TOKEN_TYPE, make_sas_token
 from hubclient.connection import Endpoint
 from hubclient.receiver import PartitionReceiver
+from tests.conftest import default_emulator
 
 HUB = "tweets"
 MB = 1 << 20
@@ -45,13 +46,8 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture(scope="module")
 def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    log = tmp_path_factory.mktemp("hostile") / "emulator.log"
-    process = EmulatorProcess(log_file=log)
-    process.start()
-    try:
+    with default_emulator(tmp_path_factory.mktemp("hostile")) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def rss(emu: EmulatorProcess) -> int:

@@ -28,6 +28,7 @@ from amqp10.frames import (
 from amqp10.performatives import Begin, Close, Open, SaslInit
 from amqp10.types import Described, ULong
 from emulator.process import EmulatorProcess
+from tests.conftest import default_emulator
 
 HOST = "127.0.0.1"
 HUB = "tweets"
@@ -39,13 +40,8 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture(scope="module")
 def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    log = tmp_path_factory.mktemp("resilience") / "emulator.log"
-    process = EmulatorProcess(log_file=log)
-    process.start()
-    try:
+    with default_emulator(tmp_path_factory.mktemp("resilience")) as process:
         yield process
-    finally:
-        process.stop()
 
 
 # ---------------------------------------------------------------------------------------------------------

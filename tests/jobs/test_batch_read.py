@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from azure.eventhub import EventData, EventHubProducerClient
 from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 
 from emulator.process import EmulatorProcess
 from jobs.datasource import SOURCE_NAME, register
 from jobs.datasource.columns import SCHEMA_DDL
+from tests.sdk_events import send_to_partitions
 
 HUB = "tweets"
 COUNTS = {"0": 10, "1": 30, "2": 0, "3": 60}
@@ -21,13 +21,7 @@ COLUMNS = "partition string, sequenceNumber bigint, body string"
 
 
 def send(cs: str, counts: dict[str, int], tag: str = "e") -> None:
-    with EventHubProducerClient.from_connection_string(cs, eventhub_name=HUB) as producer:
-        for pid, n in counts.items():
-            if n:
-                batch = producer.create_batch(partition_id=pid)
-                for i in range(n):
-                    batch.add(EventData(f"{tag}-{pid}-{i}"))
-                producer.send_batch(batch)
+    send_to_partitions(cs, {pid: [f"{tag}-{pid}-{i}" for i in range(n)] for pid, n in counts.items()})
 
 
 @pytest.fixture

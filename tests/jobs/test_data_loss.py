@@ -62,6 +62,13 @@ def retaining_emulator(tmp_path: Path) -> Iterator[EmulatorProcess]:
         process.stop()
 
 
+@pytest.fixture
+def retained_cs(spark: SparkSession, retaining_emulator: EmulatorProcess) -> str:
+    """The retaining emulator's connection string, with the source registered in `spark`."""
+    register(spark)
+    return retaining_emulator.connection_string
+
+
 def body(pid: str, seq: int) -> str:
     return f"{pid}:{seq}:".ljust(SMALL if seq < 10 else LARGE, ".")
 
@@ -159,14 +166,43 @@ def assert_data_loss_error(error: BaseException, start: int, end: int, begins: d
     assert "SAS_KEY_VALUE" not in message
 
 
+def lose_unread_events(spark: SparkSession, cs: str, checkpoint: Path) -> dict[str, int]:
+    """With the query stopped and its checkpoint at 10 in every partition, retention removes events it has
+    not read: 10 to begin - 1, so [10, 20) entirely. failOnDataLoss defaults to true: the restarted query
+    fails at its first micro-batch, [10, 20), delivering nothing, and says which events of which partition
+    are gone and how to skip them. Each partition's first retained sequence number."""
+    send(cs, 10, END)
+    begins = wait_for_retention(cs, past=10)
+    assert min(begins.values()) >= 20, begins  # so [10, 20) is gone entirely
+    delivered: list[Any] = []
+    with pytest.raises(Exception, match="data loss") as raised:
+        run(spark, cs, checkpoint, fail_on_data_loss=None, options=PER_TRIGGER, rows=delivered)
+    assert delivered == []
+    assert_data_loss_error(raised.value, 10, 20, begins)
+    return begins
+
+
+def start_before_retention(
+    spark: SparkSession, cs: str, checkpoint: Path
+) -> tuple[dict[str, int], dict[str, str]]:
+    """All END events sent and retention past [5, 15): a new query starting at seqNo 5 with
+    failOnDataLoss=true fails in its first micro-batch, [5, 15). Each partition's first retained sequence
+    number, and the query's options."""
+    send(cs, 0, 10)
+    send(cs, 10, END)
+    begins = wait_for_retention(cs, past=10)
+    assert min(begins.values()) >= 15, begins  # so [5, 15) is gone entirely
+    options = {"eventhubs.startingPosition": json.dumps({"seqNo": 5}), **PER_TRIGGER}
+    with pytest.raises(Exception, match="data loss") as raised:
+        run(spark, cs, checkpoint, fail_on_data_loss=True, options=options)
+    assert_data_loss_error(raised.value, 5, 15, begins)  # in the first micro-batch, [5, 15)
+    return begins, options
+
+
 def test_retention_past_the_checkpoint_fails_the_query_or_skips_the_gap(
-    spark: SparkSession,
-    retaining_emulator: EmulatorProcess,
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
+    spark: SparkSession, retained_cs: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    register(spark)
-    cs = retaining_emulator.connection_string
+    cs = retained_cs
     checkpoint = tmp_path / "checkpoint"
 
     send(cs, 0, 10)
@@ -174,19 +210,8 @@ def test_retention_past_the_checkpoint_fails_the_query_or_skips_the_gap(
     rows = run(spark, cs, checkpoint, fail_on_data_loss=None)
     assert by_partition(rows) == existing({pid: 0 for pid in PARTITIONS}, 10)
 
-    # The query is stopped with its checkpoint at 10 in every partition; retention now removes events
-    # it has not read: 10 to begin - 1.
-    send(cs, 10, END)
-    begins = wait_for_retention(cs, past=10)
-    assert min(begins.values()) >= 20, begins  # so [10, 20) is gone entirely
-
-    # (a) failOnDataLoss defaults to true: the restarted query fails at its first micro-batch, [10, 20),
-    # delivering nothing, and says which events of which partition are gone and how to skip them.
-    delivered: list[Any] = []
-    with pytest.raises(Exception, match="data loss") as raised:
-        run(spark, cs, checkpoint, fail_on_data_loss=None, options=PER_TRIGGER, rows=delivered)
-    assert delivered == []
-    assert_data_loss_error(raised.value, 10, 20, begins)
+    # (a) Retention removes unread events; the restarted query fails at its first micro-batch.
+    begins = lose_unread_events(spark, cs, checkpoint)
 
     # (b) The same checkpoint with failOnDataLoss=false: the query completes (re-running that planned
     # micro-batch, then [20, 30) and [30, 40)) with exactly the events that still exist, each once.
@@ -220,21 +245,10 @@ def test_retention_past_the_checkpoint_fails_the_query_or_skips_the_gap(
 
 
 def test_starting_sequence_number_older_than_retention(
-    spark: SparkSession, retaining_emulator: EmulatorProcess, tmp_path: Path
+    spark: SparkSession, retained_cs: str, tmp_path: Path
 ) -> None:
-    register(spark)
-    cs = retaining_emulator.connection_string
-    send(cs, 0, 10)
-    send(cs, 10, END)
-    begins = wait_for_retention(cs, past=10)
-    assert min(begins.values()) >= 15, begins  # so [5, 15) is gone entirely
-    options = {"eventhubs.startingPosition": json.dumps({"seqNo": 5}), **PER_TRIGGER}
-
-    with pytest.raises(Exception, match="data loss") as raised:
-        run(spark, cs, tmp_path / "strict", fail_on_data_loss=True, options=options)
-    assert_data_loss_error(raised.value, 5, 15, begins)  # in the first micro-batch, [5, 15)
-
-    rows = run(spark, cs, tmp_path / "lenient", fail_on_data_loss=False, options=options)
+    begins, options = start_before_retention(spark, retained_cs, tmp_path / "strict")
+    rows = run(spark, retained_cs, tmp_path / "lenient", fail_on_data_loss=False, options=options)
     assert by_partition(rows) == existing(begins)
 
 

@@ -10,24 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from azure.eventhub import EventData, EventHubProducerClient
 
 from emulator.process import EmulatorProcess
 from jobs.datasource import EventHubsOptions, EventHubsStreamReader
 from jobs.datasource.reader import spread
+from tests.sdk_events import send_to_partitions
 
 HUB = "tweets"
 COUNTS = {"0": 10, "1": 30, "2": 0, "3": 60}
 
 
 def send(cs: str, counts: dict[str, int]) -> None:
-    with EventHubProducerClient.from_connection_string(cs, eventhub_name=HUB) as producer:
-        for pid, n in counts.items():
-            if n:
-                batch = producer.create_batch(partition_id=pid)
-                for i in range(n):
-                    batch.add(EventData(f"{pid}-{i}"))
-                producer.send_batch(batch)
+    send_to_partitions(cs, {pid: [f"{pid}-{i}" for i in range(n)] for pid, n in counts.items()})
 
 
 def reader(cs: str, **options: str) -> EventHubsStreamReader:
