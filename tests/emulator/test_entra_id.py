@@ -74,18 +74,9 @@ def over_tls(emulator: EmulatorProcess) -> dict[str, Any]:
     }
 
 
-def test_sdk_passwordless_over_tls(emulator: EmulatorProcess, identity: Any) -> None:
-    credential = DefaultAzureCredential()
-    with EventHubProducerClient(
-        eventhub_name="tweets", credential=credential, **over_tls(emulator)
-    ) as client:
-        assert client.get_partition_ids() == ["0", "1"]
-        client.send_event(EventData("passwordless over TLS"), partition_id="1")
-
+def first_event_of_partition_1(consumer: EventHubConsumerClient) -> list[str]:
+    """The body of the first event in partition 1, read from the start; the consumer closes after it."""
     received: list[str] = []
-    consumer = EventHubConsumerClient(
-        consumer_group="$Default", eventhub_name="tweets", credential=credential, **over_tls(emulator)
-    )
 
     def on_event(_context: Any, event: EventData | None) -> None:
         if event is not None:
@@ -94,7 +85,21 @@ def test_sdk_passwordless_over_tls(emulator: EmulatorProcess, identity: Any) -> 
 
     with consumer:
         consumer.receive(on_event, partition_id="1", starting_position="-1", max_wait_time=10)
-    assert received == ["passwordless over TLS"]
+    return received
+
+
+def test_sdk_passwordless_over_tls(emulator: EmulatorProcess, identity: Any) -> None:
+    credential = DefaultAzureCredential()
+    with EventHubProducerClient(
+        eventhub_name="tweets", credential=credential, **over_tls(emulator)
+    ) as client:
+        assert client.get_partition_ids() == ["0", "1"]
+        client.send_event(EventData("passwordless over TLS"), partition_id="1")
+
+    consumer = EventHubConsumerClient(
+        consumer_group="$Default", eventhub_name="tweets", credential=credential, **over_tls(emulator)
+    )
+    assert first_event_of_partition_1(consumer) == ["passwordless over TLS"]
 
 
 def test_async_sdk_producer_passwordless_over_tls(emulator: EmulatorProcess, identity: Any) -> None:
@@ -129,19 +134,10 @@ def test_sdk_producer_and_consumer_passwordless(emulator: EmulatorProcess, ident
         assert client.get_partition_ids() == ["0", "1"]
         client.send_event(EventData("passwordless"), partition_id="1")
 
-    received: list[str] = []
     consumer = EventHubConsumerClient(
         host(emulator), "tweets", "$Default", credential, use_tls=False, retry_total=0
     )
-
-    def on_event(_context: Any, event: EventData | None) -> None:
-        if event is not None:
-            received.append(event.body_as_str())
-            consumer.close()
-
-    with consumer:
-        consumer.receive(on_event, partition_id="1", starting_position="-1", max_wait_time=10)
-    assert received == ["passwordless"]
+    assert first_event_of_partition_1(consumer) == ["passwordless"]
     # The SDK asked for the Event Hubs resource, and azure-identity passed it on to the endpoint.
     assert identity.requests and identity.requests[0]["resource"] == ["https://eventhubs.azure.net/"]
 
