@@ -78,9 +78,11 @@ COMPAT_TESTS := tests/compat tests/jobs/test_datasource_reader.py tests/jobs/tes
 # everything there; tests/compat/test_stream_triggers.py makes the same checks run by run.
 COMPAT_DESELECT := --deselect tests/jobs/test_datasource_stream.py::test_exactly_once_across_restarts
 
+# pyspark[connect] pinned by name: `.[dev]` asks for the connect extra, and pip would otherwise try every
+# newer pyspark (a 450 MB source download each) before settling on the pinned one.
 .venv-spark4%/.installed: pyproject.toml
 	$(PYTHON) -m venv .venv-spark4$*
-	.venv-spark4$*/bin/pip install -e ".[dev]" 'pyspark==4.$*.*'
+	.venv-spark4$*/bin/pip install -e ".[dev]" 'pyspark[connect]==4.$*.*'
 	@touch $@
 
 test-compat: java $(foreach v,$(COMPAT_SPARK),.venv-spark$(v)/.installed) ## the source's streaming and Spark Connect tests on Spark 4.0 and 4.1
