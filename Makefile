@@ -92,7 +92,7 @@ $(AZURITE_STAMP):
 
 $(AZURITE_BIN): $(AZURITE_STAMP)
 
-azurite-install: $(AZURITE_STAMP) ## install Azurite $(AZURITE_VERSION) (local Blob Storage, npm) into .azurite/
+azurite-install: $(AZURITE_STAMP) ## install Azurite, the local Blob Storage (npm, pinned: AZURITE_VERSION), into .azurite/
 
 azurite: venv azurite-install ## run Azurite's Blob service in the foreground (python -m azurite --help)
 	$(VENV_PY) -m azurite
