@@ -108,7 +108,7 @@ class _Partition:
 class Checkpointer:
     """The SDK's callbacks: output every event, checkpoint per the policy, and everything on finish().
 
-    The sync client calls these from one thread per partition; a lock orders them with finish().
+    The sync client calls these from one thread per partition; a lock orders them with tick() and finish().
     """
 
     def __init__(
@@ -154,29 +154,43 @@ class Checkpointer:
         where = f"partition {context.partition_id}" if context is not None else "load balancing"
         log.warning("%s: %s: %s (the client retries)", where, type(error).__name__, error)
 
-    def on_event(self, context: PartitionContext, event: EventData | None) -> None:
-        """Called with None when a partition has been idle for max_wait_time: a chance to checkpoint."""
+    def on_event_batch(self, context: PartitionContext, events: list[EventData]) -> None:
+        """The events the client holds for a partition, in order, handed over as soon as they arrive."""
         with self._lock:
             if self._closing:
                 return  # after finish(): not output, not checkpointed, so delivered again next time
             partition = self._partitions.get(context.partition_id)
-            if partition is None:  # the SDK called on_event before on_partition_initialize
-                partition = self._partitions[context.partition_id] = _Partition(
-                    context, checkpointed_at=self.clock()
-                )
-            if event is not None:
+            if partition is None:  # not initialized through on_partition_initialize (no checkpoint store)
+                partition = _Partition(context, checkpointed_at=self.clock())
+                self._partitions[context.partition_id] = partition
+            taken = events[: self._room()]
+            for event in taken:
                 self.output.write(Received.from_event(context.partition_id, event))
                 partition.pending, partition.pending_count = event, partition.pending_count + 1
                 self.stats.events += 1
                 self.stats.per_partition[context.partition_id] = (
                     self.stats.per_partition.get(context.partition_id, 0) + 1
                 )
-                if self.progress is not None:
-                    self.progress.update(1)
+            if self.progress is not None and taken:
+                self.progress.update(len(taken))
             if self.policy.due(partition.pending_count, self.clock() - partition.checkpointed_at):
                 self._checkpoint(partition)
             if self.count is not None and self.stats.events >= self.count:
                 self._finish_locked()
+
+    def _room(self) -> int | None:
+        """How many more events `count` allows (None: no limit)."""
+        return None if self.count is None else max(self.count - self.stats.events, 0)
+
+    def tick(self) -> None:
+        """Checkpoint the partitions whose every_s has passed, idle ones included (called every ~0.1 s)."""
+        with self._lock:
+            if self._closing:
+                return
+            now = self.clock()
+            for partition in self._partitions.values():
+                if self.policy.due(partition.pending_count, now - partition.checkpointed_at):
+                    self._checkpoint(partition)
 
     def finish(self) -> None:
         """Stop taking events and checkpoint every partition's last event handed to the output."""
