@@ -20,6 +20,8 @@ from azure.storage.blob import ContainerClient
 
 from conf import SettingsError
 
+from .client import credential
+
 if TYPE_CHECKING:
     from azure.eventhub.extensions.checkpointstoreblobaio import (
         BlobCheckpointStore as AsyncBlobCheckpointStore,
@@ -32,22 +34,11 @@ class CheckpointStoreError(RuntimeError):
     """The checkpoint store cannot be used; the message says where it is and what to fix."""
 
 
-def _credential(store: CheckpointStoreSettings, aio: bool) -> Any:
-    # Imported here: only account_url (passwordless) settings need azure-identity's credential chain.
-    if aio:
-        from azure.identity.aio import DefaultAzureCredential as AsyncCredential
-
-        return AsyncCredential()
-    from azure.identity import DefaultAzureCredential
-
-    return DefaultAzureCredential()
-
-
 def checkpoint_store(store: CheckpointStoreSettings) -> BlobCheckpointStore:
     """The sync BlobCheckpointStore for EventHubConsumerClient."""
     if store.connection_string is not None:
         return BlobCheckpointStore.from_connection_string(store.connection_string.reveal(), store.container)
-    return BlobCheckpointStore(_account_url(store), store.container, credential=_credential(store, aio=False))
+    return BlobCheckpointStore(_account_url(store), store.container, credential=credential(aio=False))
 
 
 def async_checkpoint_store(store: CheckpointStoreSettings) -> AsyncBlobCheckpointStore:
@@ -56,7 +47,7 @@ def async_checkpoint_store(store: CheckpointStoreSettings) -> AsyncBlobCheckpoin
 
     if store.connection_string is not None:
         return AsyncStore.from_connection_string(store.connection_string.reveal(), store.container)
-    return AsyncStore(_account_url(store), store.container, credential=_credential(store, aio=True))
+    return AsyncStore(_account_url(store), store.container, credential=credential(aio=True))
 
 
 def _account_url(store: CheckpointStoreSettings) -> str:
@@ -77,7 +68,7 @@ def prepare_container(store: CheckpointStoreSettings, timeout_s: float = 10.0) -
         )
     else:
         container = ContainerClient(
-            _account_url(store), store.container, credential=_credential(store, aio=False), **options
+            _account_url(store), store.container, credential=credential(aio=False), **options
         )
     where = f"container {store.container!r} at {container.url.rsplit('/', 1)[0]}"
     try:
