@@ -77,7 +77,9 @@ def prepare_container(store: CheckpointStoreSettings, timeout_s: float = 10.0) -
             return True
     except ResourceExistsError:
         return False
-    except ClientAuthenticationError as exc:
+    except (ClientAuthenticationError, HttpResponseError) as exc:
+        if not isinstance(exc, ClientAuthenticationError) and exc.status_code not in (401, 403):
+            raise CheckpointStoreError(f"the checkpoint store failed for {where}: {_reason(exc)}") from None
         raise CheckpointStoreError(
             f"the checkpoint store refused the credentials for {where} ({_reason(exc)}): check the "
             "connection string's AccountKey, or the identity's 'Storage Blob Data Contributor' role"
@@ -89,11 +91,12 @@ def prepare_container(store: CheckpointStoreSettings, timeout_s: float = 10.0) -
             f"cannot reach the checkpoint store for {where}: {_reason(exc)}; {fix} point "
             "CHECKPOINT_STORE_CONNECTION_STRING at a reachable one"
         ) from None
-    except HttpResponseError as exc:
-        raise CheckpointStoreError(f"the checkpoint store failed for {where}: {_reason(exc)}") from None
 
 
 def _reason(exc: Exception) -> str:
-    """The first line of an azure-core error, without the request dump that follows it."""
+    """The service's status and error code, or the first line of the error without its request dump."""
+    code = getattr(exc, "error_code", None)
+    if isinstance(exc, HttpResponseError) and code:
+        return f"{exc.status_code} {code}"
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
