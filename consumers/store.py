@@ -77,13 +77,17 @@ def prepare_container(store: CheckpointStoreSettings, timeout_s: float = 10.0) -
             return True
     except ResourceExistsError:
         return False
-    except (ClientAuthenticationError, HttpResponseError) as exc:
-        if not isinstance(exc, ClientAuthenticationError) and exc.status_code not in (401, 403):
-            raise CheckpointStoreError(f"the checkpoint store failed for {where}: {_reason(exc)}") from None
-        raise CheckpointStoreError(
-            f"the checkpoint store refused the credentials for {where} ({_reason(exc)}): check the "
-            "connection string's AccountKey, or the identity's 'Storage Blob Data Contributor' role"
-        ) from None
+    except ClientAuthenticationError as exc:
+        if exc.response is None:  # refused here, while signing: the key is not a storage key at all
+            raise CheckpointStoreError(
+                f"cannot sign requests for {where} with the connection string's AccountKey "
+                f"({_reason(exc)}): give the base64 key the storage account's Access keys page shows"
+            ) from None
+        raise _refused(where, exc) from None
+    except HttpResponseError as exc:
+        if exc.status_code in (401, 403):
+            raise _refused(where, exc) from None
+        raise CheckpointStoreError(f"the checkpoint store failed for {where}: {_reason(exc)}") from None
     except ServiceRequestError as exc:
         local = "127.0.0.1" in container.url or "localhost" in container.url
         fix = "start Azurite (`make azurite`) or" if local else "check the account name and network, or"
@@ -91,6 +95,13 @@ def prepare_container(store: CheckpointStoreSettings, timeout_s: float = 10.0) -
             f"cannot reach the checkpoint store for {where}: {_reason(exc)}; {fix} point "
             "CHECKPOINT_STORE_CONNECTION_STRING at a reachable one"
         ) from None
+
+
+def _refused(where: str, exc: Exception) -> CheckpointStoreError:
+    return CheckpointStoreError(
+        f"the checkpoint store refused the credentials for {where} ({_reason(exc)}): check the "
+        "connection string's AccountKey, or the identity's 'Storage Blob Data Contributor' role"
+    )
 
 
 def _reason(exc: Exception) -> str:
