@@ -14,9 +14,10 @@ from emulator.process import EmulatorProcess
 
 HUBS = ("Sync-Resume", "Aio-Resume", "Sharing", "Outputs", "Positions")
 GROUP = "Readers"
+TIMED = "Timed"  # a second group on Positions, from a point in time
 
 CONFIG = 'namespace = "emulator"\n\n[keys]\nRootManageSharedAccessKey = "SAS_KEY_VALUE"\n' + "".join(
-    f'\n[[hubs]]\nname = "{hub}"\npartitions = 4\nconsumer_groups = ["{GROUP}"]\n' for hub in HUBS
+    f'\n[[hubs]]\nname = "{hub}"\npartitions = 4\nconsumer_groups = ["{GROUP}", "{TIMED}"]\n' for hub in HUBS
 )
 
 

@@ -34,7 +34,7 @@ from consumers.process import ConsumerProcess, read_event_ids
 from producers import Event, send_events
 from producers.sources.telemetry import telemetry
 
-from .servers import GROUP, Servers, servers
+from .servers import GROUP, TIMED, Servers, servers
 
 FAST: dict[str, Any] = {"load_balancing_interval_s": 1.0, "ownership_expiry_s": 3.0}
 
@@ -265,6 +265,19 @@ def test_starting_position_for_partitions_without_a_checkpoint(local: Servers, t
         )
     )
     assert again.events == 0
+
+    # Another group, from a point in time: only what was enqueued after it.
+    moment = datetime.now(UTC)
+    time.sleep(0.05)
+    send_numbered(local, hub, 40, 8)
+    timed = tmp_path / "from-time.jsonl"
+    stats = asyncio.run(
+        receive_events_async(
+            settings, store, JsonLinesOutput(timed), consumer_group=TIMED,
+            start=f"time:{moment.isoformat()}", count=8, duration_s=30, **FAST,
+        )
+    )  # fmt: skip
+    assert sorted(json.loads(line)["body"] for line in timed.read_text().splitlines()) == list(range(40, 48))
 
 
 def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
