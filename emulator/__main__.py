@@ -205,6 +205,8 @@ async def serve(args: argparse.Namespace) -> int:
         )
     for note in notes:
         print(note, flush=True)
+    for name, destination in destinations.items():
+        print(capture_line(config, name, destination.description), flush=True)
     print(f"Connection string: {connection_string(config, server.port, host)}", flush=True)
     if config.entra_id:
         print(
@@ -213,8 +215,6 @@ async def serve(args: argparse.Namespace) -> int:
         )
     if health is not None:
         print(f"Health probe: http://{host}:{health.port}/health", flush=True)
-    for name, destination in destinations.items():
-        print(capture_line(config, name, destination.description), flush=True)
     await stop.wait()
     log.info("stopping")
     if health is not None:

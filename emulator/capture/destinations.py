@@ -50,6 +50,9 @@ class BlobDestination:
     def __init__(self, connection_string: str, container: str) -> None:
         from azure.storage.blob import BlobServiceClient
 
+        # The SDK logs every request at INFO: one line per file delivered says enough here.
+        logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
+
         # No SDK retries: the capture service retries with its own backoff, and logs each failure.
         self._service = BlobServiceClient.from_connection_string(
             connection_string, retry_total=0, connection_timeout=5, read_timeout=60
