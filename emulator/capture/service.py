@@ -281,13 +281,18 @@ class CaptureService:
             _done, pending = await asyncio.wait(tasks, timeout=timeout)
             for task in pending:
                 task.cancel()
-        for capture in self.partitions:
-            if capture.task is not None and capture.task.cancelled():
-                continue  # cut off mid-write: its position was not saved, the next start writes it
-            try:
-                await asyncio.wait_for(capture.finish(), timeout)
-            except Exception:
-                log.exception("capture of %s: the window cut short by the stop is not written", capture.where)
+        # Cut off mid-write, a task's position was not saved: the next start writes that window.
+        finishing = [c for c in self.partitions if c.task is None or not c.task.cancelled()]
+        results = await asyncio.gather(
+            *(asyncio.wait_for(c.finish(), timeout) for c in finishing), return_exceptions=True
+        )
+        for capture, result in zip(finishing, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error(
+                    "capture of %s: the window cut short by the stop is not written (%s: %s); the next start "
+                    "writes it (with --data-dir)",
+                    capture.where, type(result).__name__, result,
+                )  # fmt: skip
         for destination in self.destinations.values():
             close: Any = getattr(destination, "close", None)
             if close is not None:

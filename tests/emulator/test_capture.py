@@ -102,11 +102,11 @@ def test_time_windows_hold_every_event_once_in_the_window_named(emulator: Emulat
     assert first["Offset"] == "0"
     assert set(first["SystemProperties"]) == {"x-opt-enqueued-time"}
 
-    # Partition 1 had no events: its empty windows are files too, one a second, consecutive.
+    # Partition 1 had no events: its empty windows are files too, a second or more apart.
     one = _partition(files, "1")
     assert len(one) >= 2 and all(records == [] for records in one.values())
     starts = [window_of(name) for name in one]
-    assert all(b - a == timedelta(seconds=1) for a, b in itertools.pairwise(starts))
+    assert all(b - a >= timedelta(seconds=1) for a, b in itertools.pairwise(starts))
 
 
 def test_files_are_in_the_services_format(emulator: EmulatorProcess, folder: Path):
