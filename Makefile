@@ -10,9 +10,15 @@ PYTEST_ARGS ?=
 SPARK3_VENV ?= .venv-spark3
 # Where `make wheel` puts the wheel, e.g. `make wheel DIST=/tmp/out`.
 DIST ?= dist
+# Azurite (the Azure Storage emulator, npm), installed into the project: 3.35.0 is the last release that
+# runs on Node 20; newer ones need Node 21+.
+AZURITE_VERSION := 3.35.0
+AZURITE_BIN := .azurite/node_modules/.bin/azurite
+# Named after the version, so changing AZURITE_VERSION installs that one.
+AZURITE_STAMP := .azurite/.installed-$(AZURITE_VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv java test test-spark3 test-compat lint bench bench-sink emulator run wheel clean
+.PHONY: help venv java node azurite-install azurite test test-spark3 test-compat lint bench bench-sink emulator run wheel clean
 
 help: ## list the targets
 	@echo "Usage: make TARGET"
@@ -55,7 +61,43 @@ java: ## check that Java 17+ is installed (Spark needs it)
 	fi; \
 	echo "java $$v: ok"
 
-test: venv ## run the test suite
+node: ## check that Node.js 18+ and npm are installed (Azurite needs them)
+	@v=$$(node --version 2>/dev/null | sed 's/^v//'); \
+	major=$$(echo "$$v" | sed -E 's/^([0-9]+).*/\1/'); \
+	case "$$major" in ''|*[!0-9]*) major=0 ;; esac; \
+	if [ "$$major" -lt 18 ] || ! command -v npm >/dev/null 2>&1; then \
+		if ! command -v node >/dev/null 2>&1; then \
+			echo "error: Azurite needs Node.js 18 or newer (20 recommended), and 'node' is not on PATH." >&2; \
+		elif [ "$$major" -lt 18 ]; then \
+			echo "error: Azurite needs Node.js 18 or newer (20 recommended), but 'node --version' says v$$v." >&2; \
+		else \
+			echo "error: Azurite is installed with npm, and 'npm' is not on PATH." >&2; \
+		fi; \
+		echo "Install it with:" >&2; \
+		echo "  Debian/Ubuntu: curl -fsSL https://deb.nodesource.com/setup_20.x | sudo -E bash - && sudo apt-get install nodejs" >&2; \
+		echo "  macOS:         brew install node@20" >&2; \
+		echo "  anywhere:      nvm install 20 (https://github.com/nvm-sh/nvm)" >&2; \
+		echo "then make sure 'node --version' shows v18 or newer and 'npm' is on PATH." >&2; \
+		exit 1; \
+	fi; \
+	echo "node v$$v: ok"
+
+# Into .azurite/ (not globally); python -m azurite runs $(AZURITE_BIN)-blob from there.
+$(AZURITE_STAMP):
+	@$(MAKE) --no-print-directory node
+	npm install --prefix .azurite --no-audit --no-fund azurite@$(AZURITE_VERSION)
+	@test -x $(AZURITE_BIN) || { echo "error: npm did not install $(AZURITE_BIN)" >&2; exit 1; }
+	@rm -f .azurite/.installed-*
+	@touch $@
+
+$(AZURITE_BIN): $(AZURITE_STAMP)
+
+azurite-install: $(AZURITE_STAMP) ## install Azurite, the local Blob Storage (npm, pinned: AZURITE_VERSION), into .azurite/
+
+azurite: venv azurite-install ## run Azurite's Blob service in the foreground (python -m azurite --help)
+	$(VENV_PY) -m azurite
+
+test: venv azurite-install ## run the test suite
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 $(SPARK3_VENV)/.installed:
@@ -92,9 +134,9 @@ test-compat: java $(foreach v,$(COMPAT_SPARK),.venv-spark$(v)/.installed) ## the
 	done
 
 lint: venv ## ruff and mypy over the code and the tests
-	$(VENV)/bin/ruff check amqp10 eventhubs hubclient emulator conf producers jobs demos bench tests notebooks
-	$(VENV)/bin/ruff format --check amqp10 eventhubs hubclient emulator conf producers jobs demos bench tests notebooks
-	$(VENV)/bin/mypy amqp10 eventhubs hubclient emulator conf producers jobs demos bench tests
+	$(VENV)/bin/ruff check amqp10 eventhubs hubclient emulator azurite conf producers jobs demos bench tests notebooks
+	$(VENV)/bin/ruff format --check amqp10 eventhubs hubclient emulator azurite conf producers jobs demos bench tests notebooks
+	$(VENV)/bin/mypy amqp10 eventhubs hubclient emulator azurite conf producers jobs demos bench tests
 
 bench: venv ## run the benchmarks
 	$(VENV_PY) -m bench

@@ -8,6 +8,10 @@ Databricks secret references `{{secrets/<scope>/<key>}}`.
 Overrides, strongest first: the `connection_string` argument (`--connection-string`), then
 $EVENTHUB_CONNECTION_STRING; either replaces the profile's connection_string or fully_qualified_namespace.
 $EVENTHUB_NAME replaces [eventhub] name.
+
+[checkpoint_store] (the consumers' Blob Storage) is read only when a consumer asks for it, with
+load_checkpoint_store: a producer or a Spark job never needs its variables or secrets.
+$CHECKPOINT_STORE_CONNECTION_STRING replaces its connection_string or account_url.
 """
 
 from __future__ import annotations
@@ -31,16 +35,19 @@ from eventhubs.connection_string import (
     SECRET_FIELD,
     ConnectionString,
     ConnectionStringError,
+    Secret,
     holds_secret,
     parse_connection_string,
 )
 
 __all__ = [
+    "CHECKPOINT_STORE_ENV",
     "CONNECTION_STRING_ENV",
     "DEFAULT_PROFILE",
     "NAME_ENV",
     "PROFILE_DIR",
     "PROFILE_ENV",
+    "CheckpointStoreSettings",
     "EventHubSettings",
     "JobSettings",
     "ProducerSettings",
@@ -50,6 +57,7 @@ __all__ = [
     "add_settings_arguments",
     "available_profiles",
     "databricks_secrets",
+    "load_checkpoint_store",
     "load_settings",
     "settings_from_arguments",
 ]
@@ -62,6 +70,7 @@ class SettingsError(ValueError):
 PROFILE_ENV = "HUBSTREAM_PROFILE"
 CONNECTION_STRING_ENV = "EVENTHUB_CONNECTION_STRING"
 NAME_ENV = "EVENTHUB_NAME"
+CHECKPOINT_STORE_ENV = "CHECKPOINT_STORE_CONNECTION_STRING"
 DEFAULT_PROFILE = "local"
 # The profiles ship inside the package (package data), so this holds for a wheel install too.
 PROFILE_DIR = Path(__file__).resolve().parent
@@ -131,6 +140,23 @@ class JobSettings:
 
 
 @dataclass(frozen=True)
+class CheckpointStoreSettings:
+    """Where the consumers keep checkpoints and partition ownership: a Blob Storage container.
+
+    Either a storage connection string (Azurite's development account locally; from the environment or a
+    secret scope elsewhere) or an account URL reached with azure-identity's DefaultAzureCredential.
+    """
+
+    container: str = "checkpoints"
+    connection_string: Secret | None = None
+    account_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.connection_string is not None and self.account_url is not None:
+            raise SettingsError("CheckpointStoreSettings takes connection_string or account_url, not both")
+
+
+@dataclass(frozen=True)
 class Settings:
     """One profile, loaded: repr and str never show a key."""
 
@@ -150,7 +176,12 @@ class Settings:
         return dataclasses.replace(self, eventhub=hub)
 
 
-_SECTIONS: dict[str, type] = {"eventhub": EventHubSettings, "producer": ProducerSettings, "job": JobSettings}
+_SECTIONS: dict[str, type] = {
+    "eventhub": EventHubSettings,
+    "producer": ProducerSettings,
+    "job": JobSettings,
+    "checkpoint_store": CheckpointStoreSettings,
+}
 # Bounds the loader enforces, by (section, key); the dataclasses themselves stay plain values so that
 # command-line flags can replace fields freely.
 _POSITIVE = {
@@ -167,6 +198,9 @@ _NOT_NEGATIVE = {
     ("producer", "retry_backoff_factor"),
     ("producer", "telemetry_interval_s"),
 }
+# Blob container names: 3-63 lower-case letters, digits and single hyphens, a letter or digit first and last.
+_CONTAINER = re.compile(r"(?=.{3,63}$)[a-z0-9](?:-?[a-z0-9])*")
+_STORAGE_SECRET = re.compile(r"(?i)\b(AccountKey|SharedAccessSignature)\s*=\s*([^;\s]*)")
 # Azure's rule for event hub names: letters, digits, '.', '-', '_'; a letter or digit first and last.
 _HUB_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,254}[A-Za-z0-9])?")
 _NAMESPACE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?")
@@ -209,6 +243,25 @@ def load_settings(
         producer=ProducerSettings(**loader.section("producer", tables.get("producer", {}))),
         job=JobSettings(**loader.section("job", tables.get("job", {}))),
     )
+
+
+def load_checkpoint_store(
+    settings: Settings,
+    *,
+    environ: Mapping[str, str] | None = None,
+    secrets: SecretResolver | None = None,
+) -> CheckpointStoreSettings:
+    """[checkpoint_store] of the profile `settings` came from; $CHECKPOINT_STORE_CONNECTION_STRING wins."""
+    env = os.environ if environ is None else environ
+    table: dict[str, Any] = {}
+    if settings.path is not None:
+        try:
+            data = tomllib.loads(settings.path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"cannot read profile {settings.path} again: {exc}") from None
+        table = data.get("checkpoint_store", {})
+    loader = _Loader(settings.path or Path("(no profile file)"), env, secrets)
+    return loader.checkpoint_store(table)
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
@@ -419,9 +472,10 @@ class _Loader:
             # Looked up only now: finding dbutils starts a Spark session.
             self._secrets, self._looked_up = databricks_secrets(), True
         if self._secrets is None:
+            override = CHECKPOINT_STORE_ENV if "[checkpoint_store]" in where else CONNECTION_STRING_ENV
             raise SettingsError(
                 f"{where} uses the Databricks secret {{{{secrets/{scope}/{key}}}}}, which only resolves "
-                f"on Databricks: run this profile there, or override the value with {CONNECTION_STRING_ENV}"
+                f"on Databricks: run this profile there, or override the value with {override}"
             )
         try:
             return self._secrets(scope, key)
@@ -450,9 +504,7 @@ class _Loader:
                     f"{where} = {shown} must be one of {', '.join(map(_toml_literal, choices))}"
                 )
             return value
-        if (
-            base is str or base is ConnectionString
-        ):  # a connection string is read as text; eventhub() parses it
+        if base in (str, ConnectionString, Secret):  # connection strings are read as text, parsed later
             if not isinstance(value, str):
                 fix = f": write {key} = {_toml_literal(str(value))}" if isinstance(value, int | float) else ""
                 raise SettingsError(f"{where} must be a string, got {_describe(value)}{fix}")
@@ -571,6 +623,57 @@ class _Loader:
             name = parsed.entity_path
         _check_entity_path(parsed, name, cs_where, name_where)
         return EventHubSettings(name, **group, connection_string=parsed)
+
+    def checkpoint_store(self, table: dict[str, Any]) -> CheckpointStoreSettings:
+        """[checkpoint_store], with $CHECKPOINT_STORE_CONNECTION_STRING winning over the file."""
+        section = "checkpoint_store"
+        if "connection_string" in table and "account_url" in table:
+            raise SettingsError(
+                f"{self.path} [{section}] sets both connection_string and account_url: keep one "
+                "(account_url authenticates with DefaultAzureCredential)"
+            )
+        raw = table.get("connection_string")
+        if isinstance(raw, str) and self.path.name != "local.toml":
+            for match in _STORAGE_SECRET.finditer(raw):
+                if not _REFERENCE.fullmatch(match.group(2).strip()):
+                    raise SettingsError(
+                        f"{self.where(section, 'connection_string')} has {match.group(1)}=..., a secret "
+                        f"written in plain text: use ${{{CHECKPOINT_STORE_ENV}}} "
+                        "or {{secrets/scope/key}} "
+                        "(only local.toml may hold Azurite's development key)"
+                    )
+        from_env = self.environ.get(CHECKPOINT_STORE_ENV) or None
+        skip = {"connection_string", "account_url"} if from_env else set()
+        values = self.section(section, {k: v for k, v in table.items() if k not in skip})
+        container = values.get("container", CheckpointStoreSettings.container)
+        if not _CONTAINER.fullmatch(container):
+            raise SettingsError(
+                f"{self.where(section, 'container')} = {container!r} is not a Blob container name: 3 to 63 "
+                "lower-case letters, digits and single hyphens, starting and ending with a letter or digit"
+            )
+        text = from_env or values.get("connection_string")
+        if text is not None:
+            where = f"${CHECKPOINT_STORE_ENV}" if from_env else self.where(section, "connection_string")
+            fields = dict(part.split("=", 1) for part in text.strip().strip(";").split(";") if "=" in part)
+            if not {"AccountName", "BlobEndpoint", "SharedAccessSignature"} & set(fields):
+                raise SettingsError(
+                    f"{where} is not a storage connection string: expected AccountName=...;AccountKey=... "
+                    "(and BlobEndpoint=... for Azurite), as the storage account's Access keys page shows it"
+                )
+            return CheckpointStoreSettings(container, connection_string=Secret(text))
+        url: str | None = values.get("account_url")
+        if url is not None and not url.startswith(("https://", "http://")):
+            raise SettingsError(
+                f"{self.where(section, 'account_url')} = {url!r} must be a URL: "
+                "https://<account>.blob.core.windows.net"
+            )
+        if url is None:
+            raise SettingsError(
+                f"no checkpoint store configured: {self.path} [{section}] has neither connection_string nor "
+                f"account_url; set ${CHECKPOINT_STORE_ENV}, or account_url = "
+                '"https://<account>.blob.core.windows.net" (DefaultAzureCredential)'
+            )
+        return CheckpointStoreSettings(container, account_url=url)
 
     def _check_plain_text(self, raw: str) -> None:
         """Outside local.toml a key must come from the environment or a secret scope, never the file."""

@@ -1,0 +1,44 @@
+"""An `EventHubConsumerClient` from settings, sharing partitions through a checkpoint store."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from azure.eventhub import EventHubConsumerClient
+
+if TYPE_CHECKING:
+    from azure.eventhub import CheckpointStore
+
+    from conf import EventHubSettings
+
+
+def consumer_client(
+    hub: EventHubSettings,
+    checkpoint_store: CheckpointStore,
+    *,
+    consumer_group: str | None = None,
+    load_balancing_interval_s: float = 10.0,
+    ownership_expiry_s: float = 60.0,
+    **options: Any,
+) -> EventHubConsumerClient:
+    """Consumers with the same group and store share the hub's partitions: each claims its share in the
+    store every `load_balancing_interval_s`, and takes over a partition whose owner has not renewed its
+    claim for `ownership_expiry_s`."""
+    balancing: dict[str, Any] = {
+        "consumer_group": consumer_group or hub.consumer_group,
+        "eventhub_name": hub.name,
+        "checkpoint_store": checkpoint_store,
+        "load_balancing_interval": load_balancing_interval_s,
+        "partition_ownership_expiration_interval": ownership_expiry_s,
+        **options,
+    }
+    if hub.connection_string is not None:
+        return EventHubConsumerClient.from_connection_string(hub.connection_string.reveal(), **balancing)
+    from azure.identity import DefaultAzureCredential
+
+    assert hub.fully_qualified_namespace is not None
+    return EventHubConsumerClient(
+        fully_qualified_namespace=hub.fully_qualified_namespace,
+        credential=DefaultAzureCredential(),
+        **balancing,
+    )
