@@ -10,14 +10,18 @@ import asyncio
 import dataclasses
 import errno
 import logging
+import os
 import signal
 import ssl
 import sys
 from pathlib import Path
+from typing import Any
 
 from eventhubs.links import AMQPS_PORT, WEBSOCKET_PATH, WEBSOCKET_PORT
 
-from .config import ConfigError, load_config
+from .capture import CaptureService, DiskPositions, MemoryPositions
+from .capture.destinations import DestinationError, build_destination
+from .config import ConfigError, NamespaceConfig, load_config
 from .endpoint import connection_string, wait_until_ready
 from .health import DEFAULT_HEALTH_PORT, HealthProbe
 from .namespace import Namespace
@@ -121,10 +125,16 @@ async def serve(args: argparse.Namespace) -> int:
         for hub in config.hubs.values()
     }
     try:
+        destinations = capture_destinations(config)
+    except DestinationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         store = make_store(args, retention)
     except (OSError, ValueError) as exc:
         print(f"error: cannot open --data-dir {args.data_dir}: {exc}", file=sys.stderr)
         return 2
+    positions = MemoryPositions() if args.data_dir is None else DiskPositions(args.data_dir)
     context, ca_file = None, None
     if not args.no_tls:
         try:
@@ -140,14 +150,16 @@ async def serve(args: argparse.Namespace) -> int:
     ws_port = None if args.no_tls or args.no_websocket else (WEBSOCKET_PORT if ws_default else args.ws_port)
     notes: list[str] = []
     while True:
+        namespace = Namespace(config, store)
         server = EmulatorServer(
-            Namespace(config, store),
+            namespace,
             args.host,
             args.port,
             ssl_context=context,
             tls_port=tls_port,
             ws_port=ws_port,
             retention_interval_s=config.retention_check_seconds,
+            capture=CaptureService(namespace, positions, destinations) if destinations else None,
         )
         try:
             await server.start()
@@ -193,6 +205,8 @@ async def serve(args: argparse.Namespace) -> int:
         )
     for note in notes:
         print(note, flush=True)
+    for name, destination in destinations.items():
+        print(capture_line(config, name, destination.description), flush=True)
     print(f"Connection string: {connection_string(config, server.port, host)}", flush=True)
     if config.entra_id:
         print(
@@ -208,6 +222,26 @@ async def serve(args: argparse.Namespace) -> int:
     await server.stop()
     print("emulator stopped", flush=True)
     return 0
+
+
+def capture_destinations(config: NamespaceConfig) -> dict[str, Any]:
+    """Each captured hub's destination; a blob one reads its connection string from the environment now."""
+    return {
+        hub.name: build_destination(hub.name, hub.capture, os.environ)
+        for hub in config.hubs.values()
+        if hub.capture.enabled
+    }
+
+
+def capture_line(config: NamespaceConfig, hub: str, where: str) -> str:
+    capture = config.hubs[hub].capture
+    mib = capture.size_window_bytes / 1048576
+    size = f"{mib:g} MiB" if mib >= 1 else f"{capture.size_window_bytes} bytes"
+    note = " (local testing windows)" if capture.local_testing else ""
+    return (
+        f"Capture: hub {hub} -> {where}: a file per partition every {capture.time_window_seconds} s or "
+        f"{size}{note}, {capture.encoding}"
+    )
 
 
 async def start_health_probe(host: str, port: int) -> HealthProbe | None:

@@ -38,6 +38,19 @@ With no file the emulator serves `default_config()`. A file is TOML::
     key = "third-key"
     rights = ["Send"]
 
+    [hubs.capture]                    # optional: Event Hubs Capture of this hub (README, "Capture")
+    enabled = true                    # default false
+    folder = "capture"                # the destination: a local folder (relative to this file), or
+    # blob_container = "capture"      # a Blob container, through the connection string held by the
+    # connection_string_env = "AZURE_STORAGE_CONNECTION_STRING"   # environment variable named here
+    time_window_seconds = 300         # 60..900, default 300
+    size_window_mib = 300             # 10..500, default 300
+    skip_empty_archives = false       # default false: an empty window still writes a file
+    archive_name_format = "{Namespace}/{EventHub}/{PartitionId}/{Year}/{Month}/{Day}/{Hour}/{Minute}/{Second}"
+    encoding = "Avro"                 # "Avro" (codec null, the default) or "AvroDeflate" (codec deflate)
+    # local_testing_time_window_seconds = 2   # LOCAL TESTING ONLY: any window from 1 s, instead
+    # local_testing_size_window_bytes = 4096  # LOCAL TESTING ONLY: any size window from 1 byte, instead
+
 At least one key or namespace-level policy is needed, unless `entra_id` is on.
 
 Retention is not applied on every append but on a periodic check, every `retention_check_seconds`
@@ -65,6 +78,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from eventhubs import capture as capture_format
+
 DEFAULT_NAMESPACE = "emulator"
 DEFAULT_CONSUMER_GROUP = "$Default"
 # Microsoft's Event Hubs emulator documents this key for its development connection string; it is
@@ -91,7 +106,17 @@ _TOP_KEYS = (
     "namespace", "max_message_bytes", "keys", "policies", "hubs", "retention_check_seconds", "entra_id",
     "limits",
 )  # fmt: skip
-_HUB_KEYS = ("name", "partitions", "consumer_groups", "retention_hours", "max_retention_bytes", "policies")
+_HUB_KEYS = (
+    "name", "partitions", "consumer_groups", "retention_hours", "max_retention_bytes", "policies", "capture",
+)  # fmt: skip
+_CAPTURE_KEYS = (
+    "enabled", "folder", "blob_container", "connection_string_env", "time_window_seconds", "size_window_mib",
+    "skip_empty_archives", "archive_name_format", "encoding", "local_testing_time_window_seconds",
+    "local_testing_size_window_bytes",
+)  # fmt: skip
+DEFAULT_CONNECTION_STRING_ENV = "AZURE_STORAGE_CONNECTION_STRING"
+_CONTAINER_RE = re.compile(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]")  # Blob Storage's container names
+_ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _POLICY_KEYS = ("name", "key", "secondary_key", "rights")
 
 LISTEN, SEND, MANAGE = "Listen", "Send", "Manage"
@@ -120,6 +145,32 @@ def _no_policies() -> Mapping[str, Policy]:
 
 
 @dataclass(frozen=True)
+class CaptureConfig:
+    """A hub's `[hubs.capture]` table: Event Hubs Capture's settings, with the service's limits.
+
+    Exactly one destination: `folder` (a local directory) or `blob_container`, reached through the
+    connection string in the environment variable `connection_string_env` (read when the emulator starts,
+    never stored here). The windows are the effective ones: a `local_testing_*` key replaces the
+    service's range for tests and demos.
+    """
+
+    enabled: bool = False
+    folder: Path | None = None
+    blob_container: str | None = None
+    connection_string_env: str = DEFAULT_CONNECTION_STRING_ENV
+    time_window_seconds: int = capture_format.DEFAULT_TIME_WINDOW_SECONDS
+    size_window_bytes: int = capture_format.DEFAULT_SIZE_WINDOW_BYTES
+    skip_empty_archives: bool = False
+    archive_name_format: str = capture_format.DEFAULT_ARCHIVE_NAME_FORMAT
+    encoding: str = capture_format.DEFAULT_ENCODING
+    local_testing: bool = False  # a window outside the service's range was asked for
+
+    @property
+    def codec(self) -> str:
+        return capture_format.ENCODINGS[self.encoding]
+
+
+@dataclass(frozen=True)
 class HubConfig:
     """One event hub: its partitions, consumer groups, retention and its own policies."""
 
@@ -129,6 +180,7 @@ class HubConfig:
     retention_hours: float
     max_retention_bytes: int | None
     policies: Mapping[str, Policy] = field(default_factory=_no_policies)
+    capture: CaptureConfig = CaptureConfig()
 
 
 @dataclass(frozen=True)
@@ -490,6 +542,7 @@ def _parse_hub(raw_hub: object, source: str, index: int) -> HubConfig:
         _check_int_range(max_bytes, 1, None, source, f"{where}: max_retention_bytes")
 
     policies = _parse_policies(raw_hub.get("policies", []), source, "hubs.policies")
+    capture = _parse_capture(raw_hub.get("capture", {}), source, where)
 
     return HubConfig(
         name=name,
@@ -498,6 +551,115 @@ def _parse_hub(raw_hub: object, source: str, index: int) -> HubConfig:
         retention_hours=float(retention),
         max_retention_bytes=max_bytes,
         policies=MappingProxyType(policies),
+        capture=capture,
+    )
+
+
+def _parse_capture(raw: object, source: str, where: str) -> CaptureConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{source}: {where}: capture must be a table written as [hubs.capture], got {_kind(raw)}"
+        )
+    at = f"{where}: capture"
+    _check_known_keys(raw, _CAPTURE_KEYS, source, at)
+    flags = {}
+    for key in ("enabled", "skip_empty_archives"):
+        value = raw.get(key, False)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: {at}.{key} = {value!r} must be true or false, got {_kind(value)}")
+        flags[key] = value
+
+    window = raw.get("time_window_seconds", capture_format.DEFAULT_TIME_WINDOW_SECONDS)
+    low, high = capture_format.MIN_TIME_WINDOW_SECONDS, capture_format.MAX_TIME_WINDOW_SECONDS
+    _check_int_range(
+        window, low, high, source, f"{at}.time_window_seconds",
+        "the service's range; for a shorter window in tests and demos set local_testing_time_window_seconds",
+    )  # fmt: skip
+    mib = raw.get("size_window_mib", capture_format.DEFAULT_SIZE_WINDOW_BYTES // capture_format.MIB)
+    low, high = (
+        capture_format.MIN_SIZE_WINDOW_BYTES // capture_format.MIB,
+        capture_format.MAX_SIZE_WINDOW_BYTES // capture_format.MIB,
+    )
+    _check_int_range(
+        mib, low, high, source, f"{at}.size_window_mib",
+        "the service's range; for a smaller window in tests and demos set local_testing_size_window_bytes",
+    )  # fmt: skip
+    size = mib * capture_format.MIB
+    local_testing = False
+    if "local_testing_time_window_seconds" in raw:
+        window = raw["local_testing_time_window_seconds"]
+        _check_int_range(
+            window,
+            1,
+            capture_format.MAX_TIME_WINDOW_SECONDS,
+            source,
+            f"{at}.local_testing_time_window_seconds",
+        )
+        local_testing = True
+    if "local_testing_size_window_bytes" in raw:
+        size = raw["local_testing_size_window_bytes"]
+        _check_int_range(
+            size, 1, capture_format.MAX_SIZE_WINDOW_BYTES, source, f"{at}.local_testing_size_window_bytes"
+        )
+        local_testing = True
+
+    name_format = raw.get("archive_name_format", capture_format.DEFAULT_ARCHIVE_NAME_FORMAT)
+    try:
+        capture_format.check_archive_name_format(name_format)
+    except capture_format.ArchiveNameFormatError as exc:
+        raise ConfigError(f"{source}: {at}.archive_name_format: {exc}") from None
+    # Names become folders and blob paths: no empty, "." or ".." segment may climb out of the destination.
+    segments = name_format.split("/")
+    if any(segment in ("", ".", "..") for segment in segments):
+        raise ConfigError(
+            f"{source}: {at}.archive_name_format = {name_format!r}: a '/'-separated part is empty, '.' or "
+            "'..'; write parts such as {Namespace}/{EventHub}/..."
+        )
+
+    encoding = raw.get("encoding", capture_format.DEFAULT_ENCODING)
+    if encoding not in capture_format.ENCODINGS:
+        raise ConfigError(
+            f"{source}: {at}.encoding = {encoding!r} is unknown; use "
+            f"{' or '.join(repr(e) for e in capture_format.ENCODINGS)} (the service's values)"
+        )
+
+    folder, container = raw.get("folder"), raw.get("blob_container")
+    env = raw.get("connection_string_env", DEFAULT_CONNECTION_STRING_ENV)
+    if flags["enabled"] and (folder is None) == (container is None):
+        raise ConfigError(
+            f'{source}: {at}: give exactly one destination: folder = "some/dir" or '
+            f'blob_container = "capture" (with connection_string_env naming the variable that holds the '
+            "storage account's connection string)"
+        )
+    if folder is not None and (not isinstance(folder, str) or not folder):
+        raise ConfigError(f"{source}: {at}.folder = {folder!r} must be a non-empty path string")
+    if container is not None and (not isinstance(container, str) or not _CONTAINER_RE.fullmatch(container)):
+        raise ConfigError(
+            f"{source}: {at}.blob_container = {container!r} is not a valid container name; use 3-63 "
+            "lowercase letters, digits and single '-', starting and ending with a letter or digit"
+        )
+    if not isinstance(env, str) or not _ENV_RE.fullmatch(env):
+        raise ConfigError(
+            f"{source}: {at}.connection_string_env = {env!r} must be the NAME of an environment variable "
+            f"(e.g. {DEFAULT_CONNECTION_STRING_ENV}), not the connection string itself"
+        )
+    # A relative folder is taken from the config file's directory, as paths in compose files are.
+    folder_path = None
+    if folder is not None:
+        folder_path = Path(folder).expanduser()
+        if not folder_path.is_absolute():
+            folder_path = Path(source).resolve().parent / folder_path
+    return CaptureConfig(
+        enabled=flags["enabled"],
+        folder=folder_path,
+        blob_container=container,
+        connection_string_env=env,
+        time_window_seconds=window,
+        size_window_bytes=size,
+        skip_empty_archives=flags["skip_empty_archives"],
+        archive_name_format=name_format,
+        encoding=encoding,
+        local_testing=local_testing,
     )
 
 
@@ -539,7 +701,9 @@ def _check_known_keys(table: Mapping[str, object], allowed: tuple[str, ...], sou
             raise ConfigError(f"{source}: {where}: unknown key {key!r}; {hint}")
 
 
-def _check_int_range(value: object, low: int, high: int | None, source: str, what: str) -> None:
+def _check_int_range(
+    value: object, low: int, high: int | None, source: str, what: str, why: str = ""
+) -> None:
     # TOML booleans are Python ints; `partitions = true` must not mean 1.
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(
@@ -548,7 +712,9 @@ def _check_int_range(value: object, low: int, high: int | None, source: str, wha
         )
     if value < low or (high is not None and value > high):
         allowed = f"{low}..{high}" if high is not None else f"an integer >= {low}"
-        raise ConfigError(f"{source}: {what} = {value} is out of range; use {allowed}")
+        raise ConfigError(
+            f"{source}: {what} = {value} is out of range; use {allowed}{f' ({why})' if why else ''}"
+        )
 
 
 def _kind(value: object) -> str:

@@ -22,6 +22,7 @@ from amqp10.states import State
 from amqp10.websocket import WebSocketError, WebSocketServer
 from eventhubs.links import WEBSOCKET_PATH
 
+from .capture import CaptureService
 from .config import DEFAULT_RETENTION_CHECK_SECONDS, ServerLimits
 from .handler import Handler
 from .namespace import Namespace
@@ -264,6 +265,7 @@ class EmulatorServer:
         idle_timeout_ms: int = 240_000,
         retention_interval_s: float = RETENTION_INTERVAL_S,
         limits: ServerLimits | None = None,
+        capture: CaptureService | None = None,
     ) -> None:
         if not retention_interval_s > 0:
             raise ValueError(f"retention_interval_s must be positive, got {retention_interval_s}")
@@ -285,6 +287,8 @@ class EmulatorServer:
         self._servers: list[asyncio.Server] = []
         self._timer: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
+        # Started once the listeners are bound; stopped after the connections close, before the store does.
+        self.capture = capture
 
     def admit(self, protocol: _AmqpProtocol) -> bool:
         """Count a new connection in, unless it would pass `max_connections` or `max_connections_per_peer`."""
@@ -341,6 +345,8 @@ class EmulatorServer:
         asyncio.get_running_loop().set_exception_handler(self._on_loop_error)
         self._timer = asyncio.create_task(self._timers())
         self._retention = asyncio.create_task(self._apply_retention())
+        if self.capture is not None:
+            await self.capture.start()
 
     async def _listen(self, which: str, port: int, context: ssl.SSLContext | None, *, websocket: bool) -> int:
         loop = asyncio.get_running_loop()
@@ -366,6 +372,8 @@ class EmulatorServer:
             protocol._abort()
         for server in self._servers:
             await server.wait_closed()
+        if self.capture is not None:
+            await self.capture.stop()
         self.namespace.store.close()
 
     async def _timers(self) -> None:

@@ -1,7 +1,8 @@
-"""Capture files for the capture reader's and the Spark job's tests: the tutorial's telemetry, in windows.
+"""Capture files in the tests: read back with fastavro (the emulator's Capture), and written (the reader's
+and the Spark job's inputs: the tutorial's telemetry, in windows).
 
-Records are built as the service writes them (eventhubs.capture: EnqueuedTimeUtc in its format, the
-millisecond time and the partition key in SystemProperties) and written with the emulator's writer
+Written records are built as the service writes them (eventhubs.capture: EnqueuedTimeUtc in its format,
+the millisecond time and the partition key in SystemProperties) with the emulator's writer
 (`encode_archive`) or fastavro's own, in either codec.
 """
 
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import io
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +21,44 @@ import fastavro
 
 from eventhubs.capture import CAPTURE_SCHEMA, archive_name, encode_archive, format_enqueued_time_utc
 from producers.sources.telemetry import telemetry
+
+Files = dict[str, list[dict[str, Any]]]
+
+
+def read_folder(folder: Path) -> Files:
+    """Each capture file's records, by its name relative to `folder` ('/'-separated), in name order."""
+    found: Files = {}
+    for path in sorted(folder.rglob("*.avro")):
+        with path.open("rb") as f:
+            records = [r for r in fastavro.reader(f) if isinstance(r, dict)]
+        found[path.relative_to(folder).as_posix()] = records
+    return found
+
+
+def read_bytes(data: bytes) -> tuple[str, list[dict[str, Any]]]:
+    """A capture file's codec and records."""
+    reader = fastavro.reader(io.BytesIO(data))
+    return str(reader.metadata.get("avro.codec", "null")), [r for r in reader if isinstance(r, dict)]
+
+
+def wait_for(found: Callable[[], Files], done: Callable[[Files], bool], timeout: float = 20.0) -> Files:
+    """Poll `found()` until `done` holds for it; AssertionError with what was found on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        files = found()
+        if done(files):
+            return files
+        if time.monotonic() > deadline:
+            summary = {name: len(records) for name, records in files.items()}
+            raise AssertionError(f"capture files not as awaited after {timeout} s: {summary}")
+        time.sleep(0.1)
+
+
+def sequence_numbers(files: Files) -> list[int]:
+    return [r["SequenceNumber"] for records in files.values() for r in records]
+
+
+# ---- written: the reader's and the Spark job's inputs ------------------------------------------
 
 NAMESPACE = "emulator"
 HUB = "telemetry"
