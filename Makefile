@@ -150,6 +150,10 @@ emulator: venv ## start the Event Hubs emulator in the foreground (python -m emu
 run: venv java ## start the emulator, send test events, read them with Spark in readable batches
 	$(VENV_PY) -m demos.read_events
 
+.PHONY: run-capture
+run-capture: venv azurite-install ## the Capture tutorial: emulator Capture into Azurite, 10 devices x 20 readings, CSVs checked
+	$(VENV_PY) -m demos.capture
+
 # Only pip is needed (setuptools comes in pip's isolated build environment), so not the dev install.
 # build/ and *.egg-info are removed before and after: setuptools would otherwise package what they list
 # from earlier builds (modules deleted since, data files pyproject.toml no longer names).
