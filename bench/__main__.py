@@ -24,9 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--only",
-        choices=["ingest", "egress", "memory", "producer", "job", "sink", "tls"],
+        choices=["ingest", "egress", "memory", "producer", "job", "sink", "tls", "capture"],
         help="run one measurement (sink: our sender, the producers' engines and the Spark sink; "
-        "tls: ingest and egress over TLS and WebSockets beside plain AMQP)",
+        "tls: ingest and egress over TLS and WebSockets beside plain AMQP; capture: ingest with and "
+        "without Capture)",
     )
     parser.add_argument(
         "--ingest-events", type=int, help="events per ingest run (default 300,000; quick 30,000)"
@@ -47,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     ingest_events = args.ingest_events or (30_000 if args.quick else 300_000)
     stored_events = args.stored_events or (100_000 if args.quick else 1_000_000)
     sink_rows = args.sink_rows or (100_000 if args.quick else 1_000_000)
-    wanted = {args.only} if args.only else {"ingest", "egress", "memory", "producer", "job", "sink", "tls"}
+    everything = {"ingest", "egress", "memory", "producer", "job", "sink", "tls", "capture"}
+    wanted = {args.only} if args.only else everything
     started = time.monotonic()
     figures: list[Figure] = []
 
@@ -91,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         from . import tls
 
         figures += tls.run(ingest_events, stored_events)
+
+    if "capture" in wanted:
+        from . import capture
+
+        figures += capture.run(ingest_events)
 
     print(f"\n== summary ({time.monotonic() - started:.0f} s, {'quick' if args.quick else 'full'} sizes)")
     print(table([f.row() for f in figures], ("bench", "figure", "value", "target", "")))

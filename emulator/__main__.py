@@ -159,7 +159,8 @@ async def serve(args: argparse.Namespace) -> int:
             tls_port=tls_port,
             ws_port=ws_port,
             retention_interval_s=config.retention_check_seconds,
-            capture=CaptureService(namespace, positions, destinations) if destinations else None,
+            # Even with no hub captured: it forgets the positions of hubs whose Capture was turned off.
+            capture=CaptureService(namespace, positions, destinations),
         )
         try:
             await server.start()

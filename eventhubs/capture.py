@@ -31,6 +31,7 @@ What the service writes, and how we know:
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -159,7 +160,12 @@ def archive_name(
 
 def format_enqueued_time_utc(enqueued_time_ms: int) -> str:
     """`EnqueuedTimeUtc` as the service writes it: "12/2/2021 2:58:24 PM" (seconds, truncated)."""
-    when = datetime.fromtimestamp(enqueued_time_ms // 1000, UTC)
+    return _enqueued_second(enqueued_time_ms // 1000)
+
+
+@functools.lru_cache(maxsize=64)  # a window's events share a few seconds: format each once
+def _enqueued_second(seconds: int) -> str:
+    when = datetime.fromtimestamp(seconds, UTC)
     hour = when.hour % 12 or 12
     half = "AM" if when.hour < 12 else "PM"
     return f"{when.month}/{when.day}/{when.year} {hour}:{when.minute:02d}:{when.second:02d} {half}"
@@ -226,8 +232,11 @@ def capture_record(
                 mapping = _DECODER.decode(message, at)[0] or {}
                 properties = _property_map(mapping.items())
             elif code == DATA:
-                chunk = _DECODER.decode(message, at)[0]
-                parts.append(bytes(chunk))
+                # Sliced, not decoded: section_bounds has checked the sizes (as events.unpack does).
+                constructor = message[at]
+                if constructor not in (0xA0, 0xB0):
+                    raise DecodeError(f"a data section holds constructor 0x{constructor:02x}, not binary")
+                parts.append(bytes(message[at + (2 if constructor == 0xA0 else 5) : end]))
             elif code == AMQP_VALUE:
                 value_body = _DECODER.decode(message, at)[0]
     except (IndexError, struct.error, UnicodeDecodeError) as exc:
@@ -352,12 +361,8 @@ def _records(reader: Any) -> Iterator[dict[str, Any]]:
         raise CaptureFileError(f"corrupt Avro data: {exc or type(exc).__name__}") from None
 
 
-_PARSED: list[Any] = []
-
-
+@functools.cache
 def _parsed_schema() -> Any:
-    if not _PARSED:
-        import fastavro
+    import fastavro
 
-        _PARSED.append(fastavro.parse_schema(CAPTURE_SCHEMA))
-    return _PARSED[0]
+    return fastavro.parse_schema(CAPTURE_SCHEMA)

@@ -69,7 +69,10 @@ class PartitionCapture:
         self.max_retry_s = min(MAX_RETRY_S, float(self.settings.time_window_seconds))
 
     def on_events(self) -> None:
-        self._wake.set()
+        """Called by the namespace as events are stored: wake the task only once the size window is full
+        (the time window has its own deadline), so a publish costs one subtraction here."""
+        if self.log.next_offset - self.position.next_offset >= self.settings.size_window_bytes:
+            self._wake.set()
 
     async def run(self) -> None:
         stopping = self.service.stopping
@@ -281,13 +284,18 @@ class CaptureService:
             _done, pending = await asyncio.wait(tasks, timeout=timeout)
             for task in pending:
                 task.cancel()
-        for capture in self.partitions:
-            if capture.task is not None and capture.task.cancelled():
-                continue  # cut off mid-write: its position was not saved, the next start writes it
-            try:
-                await asyncio.wait_for(capture.finish(), timeout)
-            except Exception:
-                log.exception("capture of %s: the window cut short by the stop is not written", capture.where)
+        # Cut off mid-write, a task's position was not saved: the next start writes that window.
+        finishing = [c for c in self.partitions if c.task is None or not c.task.cancelled()]
+        results = await asyncio.gather(
+            *(asyncio.wait_for(c.finish(), timeout) for c in finishing), return_exceptions=True
+        )
+        for capture, result in zip(finishing, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error(
+                    "capture of %s: the window cut short by the stop is not written (%s: %s); the next start "
+                    "writes it (with --data-dir)",
+                    capture.where, type(result).__name__, result,
+                )  # fmt: skip
         for destination in self.destinations.values():
             close: Any = getattr(destination, "close", None)
             if close is not None:

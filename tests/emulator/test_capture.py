@@ -102,11 +102,11 @@ def test_time_windows_hold_every_event_once_in_the_window_named(emulator: Emulat
     assert first["Offset"] == "0"
     assert set(first["SystemProperties"]) == {"x-opt-enqueued-time"}
 
-    # Partition 1 had no events: its empty windows are files too, one a second, consecutive.
+    # Partition 1 had no events: its empty windows are files too, a second or more apart.
     one = _partition(files, "1")
     assert len(one) >= 2 and all(records == [] for records in one.values())
     starts = [window_of(name) for name in one]
-    assert all(b - a == timedelta(seconds=1) for a, b in itertools.pairwise(starts))
+    assert all(b - a >= timedelta(seconds=1) for a, b in itertools.pairwise(starts))
 
 
 def test_files_are_in_the_services_format(emulator: EmulatorProcess, folder: Path):
@@ -148,7 +148,7 @@ def test_size_window_closes_before_the_time_window(emulator: EmulatorProcess, fo
         [6, 7, 8],
     ]
     assert len(set(files)) == 3  # three names: windows closed in the same second still get their own
-    codec, records = read_bytes(next(out.rglob("*.avro")).read_bytes())
+    codec, records = read_bytes(min(out.rglob("*.avro")).read_bytes())  # the first window
     assert codec == "deflate"
     assert records[0]["Body"] == b"\x00" * 1000
 

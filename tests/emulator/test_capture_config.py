@@ -119,3 +119,16 @@ def test_a_missing_connection_string_variable_stops_the_start(tmp_path: Path, ca
         "environment variable CAPTURE_TEST_UNSET (connection_string_env) is not set"
         in capsys.readouterr().err
     )
+
+
+def test_a_connection_string_that_is_not_one_stops_the_start(tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.setenv("CAPTURE_TEST_GARBAGE", "not a connection string")
+    path = tmp_path / "namespace.toml"
+    path.write_text(
+        HEAD + '[hubs.capture]\nenabled = true\nblob_container = "capture"\n'
+        'connection_string_env = "CAPTURE_TEST_GARBAGE"\n'
+    )
+    assert main(["--config", str(path), "--port", "0", "--no-tls", "--health-port", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert "the connection string in CAPTURE_TEST_GARBAGE is not a storage connection string" in err
+    assert "not a connection string" not in err  # the variable's value is never printed

@@ -44,7 +44,8 @@ partitions = 1
 [hubs.capture]
 enabled = {enabled}
 folder = "late-out"
-time_window_seconds = 600
+local_testing_size_window_bytes = 1  # a file per event: no need to wait for a window
+skip_empty_archives = true
 """
 
 
@@ -100,13 +101,23 @@ def test_a_stop_writes_the_open_window_and_no_event_is_doubled_or_lost(
 
 
 def test_only_events_after_capture_is_enabled_are_captured(emulator: EmulatorProcess, folder: Path):
+    out = folder / "late-out"
     send(emulator.connection_string, bodies(0, 3), hub="late", partition_id="0")
     configure(folder, late_enabled=True)
     emulator.restart()
     assert "Capture: hub late -> folder" in "".join(emulator.output)
     send(emulator.connection_string, bodies(3, 5), hub="late", partition_id="0")
+    files = wait_for(lambda: read_folder(out), lambda f: len(sequence_numbers(f)) >= 2)
+    assert sequence_numbers(files) == [3, 4]
+
+    configure(folder, late_enabled=False)  # turned off, and on again: what came in between is not captured
     emulator.restart()
-    assert sequence_numbers(read_folder(folder / "late-out")) == [3, 4]
+    send(emulator.connection_string, bodies(5, 7), hub="late", partition_id="0")
+    configure(folder, late_enabled=True)
+    emulator.restart()
+    send(emulator.connection_string, bodies(7, 8), hub="late", partition_id="0")
+    files = wait_for(lambda: read_folder(out), lambda f: len(sequence_numbers(f)) >= 3)
+    assert sequence_numbers(files) == [3, 4, 7]
 
 
 def test_an_unreachable_destination_is_retried_then_delivered(emulator: EmulatorProcess, folder: Path):
