@@ -18,7 +18,7 @@ AZURITE_BIN := .azurite/node_modules/.bin/azurite
 AZURITE_STAMP := .azurite/.installed-$(AZURITE_VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv java node azurite-install azurite test test-spark3 test-compat lint bench bench-sink emulator run wheel clean
+.PHONY: help venv java node azurite-install azurite run-consumers test test-spark3 test-compat lint bench bench-sink emulator run wheel clean
 
 help: ## list the targets
 	@echo "Usage: make TARGET"
@@ -134,9 +134,9 @@ test-compat: java $(foreach v,$(COMPAT_SPARK),.venv-spark$(v)/.installed) ## the
 	done
 
 lint: venv ## ruff and mypy over the code and the tests
-	$(VENV)/bin/ruff check amqp10 eventhubs hubclient emulator azurite conf producers jobs demos bench tests notebooks
-	$(VENV)/bin/ruff format --check amqp10 eventhubs hubclient emulator azurite conf producers jobs demos bench tests notebooks
-	$(VENV)/bin/mypy amqp10 eventhubs hubclient emulator azurite conf producers jobs demos bench tests
+	$(VENV)/bin/ruff check amqp10 eventhubs hubclient emulator azurite conf producers consumers jobs demos bench tests notebooks
+	$(VENV)/bin/ruff format --check amqp10 eventhubs hubclient emulator azurite conf producers consumers jobs demos bench tests notebooks
+	$(VENV)/bin/mypy amqp10 eventhubs hubclient emulator azurite conf producers consumers jobs demos bench tests
 
 bench: venv ## run the benchmarks
 	$(VENV_PY) -m bench
@@ -149,6 +149,9 @@ emulator: venv ## start the Event Hubs emulator in the foreground (python -m emu
 
 run: venv java ## start the emulator, send test events, read them with Spark in readable batches
 	$(VENV_PY) -m demos.read_events
+
+run-consumers: venv azurite-install ## two checkpointing consumers share a hub on Azurite; one is killed, one takes over
+	$(VENV_PY) -m demos.consumers
 
 .PHONY: run-capture
 run-capture: venv azurite-install ## the Capture tutorial: emulator Capture into Azurite, 10 devices x 20 readings, CSVs checked

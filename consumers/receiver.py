@@ -7,15 +7,16 @@ checkpoints everything handed to the output first, so a restart re-delivers noth
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from azure.eventhub import CloseReason, EventData, PartitionContext
+from azure.eventhub import CloseReason, EventData
+from azure.eventhub.aio import PartitionContext
 
 if TYPE_CHECKING:
     from .outputs import Output
@@ -106,9 +107,10 @@ class _Partition:
 
 
 class Checkpointer:
-    """The SDK's callbacks: output every event, checkpoint per the policy, and everything on finish().
+    """The aio client's callbacks: output every event, checkpoint per the policy, all on finish().
 
-    The sync client calls these from one thread per partition; a lock orders them with finish().
+    The client runs one task per partition; a lock orders them with tick() and finish(), so a checkpoint
+    never covers an event the output has not taken.
     """
 
     def __init__(
@@ -118,28 +120,27 @@ class Checkpointer:
         *,
         count: int | None = None,
         progress: Progress | None = None,
-        done: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.output = output
         self.policy = policy
         self.count = count
         self.progress = progress
-        self.done = done or threading.Event()
         self.clock = clock
+        self.done = asyncio.Event()  # count reached, or finish() called
         self.stats = ReceiveStats()
         self._partitions: dict[str, _Partition] = {}
-        self._lock = threading.Lock()
+        self._lock = asyncio.Lock()
         self._closing = False
 
-    def on_partition_initialize(self, context: PartitionContext) -> None:
-        with self._lock:
+    async def on_partition_initialize(self, context: PartitionContext) -> None:
+        async with self._lock:
             self._partitions[context.partition_id] = _Partition(context, checkpointed_at=self.clock())
             self.stats.claimed.append(context.partition_id)
         log.info("claimed partition %s", context.partition_id)
 
-    def on_partition_close(self, context: PartitionContext, reason: CloseReason) -> None:
-        with self._lock:
+    async def on_partition_close(self, context: PartitionContext, reason: CloseReason) -> None:
+        async with self._lock:
             # Ownership lost: another consumer reads from the last checkpoint on; writing ours now could
             # move the checkpoint back behind its progress, so what is pending is left to be re-delivered.
             partition = self._partitions.pop(context.partition_id, None)
@@ -150,52 +151,66 @@ class Checkpointer:
             log.info("partition %s taken over by another consumer (%d events will be re-delivered there)",
                      context.partition_id, pending)  # fmt: skip
 
-    def on_error(self, context: PartitionContext | None, error: Exception) -> None:
+    async def on_error(self, context: PartitionContext | None, error: Exception) -> None:
         where = f"partition {context.partition_id}" if context is not None else "load balancing"
         log.warning("%s: %s: %s (the client retries)", where, type(error).__name__, error)
 
-    def on_event(self, context: PartitionContext, event: EventData | None) -> None:
-        """Called with None when a partition has been idle for max_wait_time: a chance to checkpoint."""
-        with self._lock:
+    async def on_event_batch(self, context: PartitionContext, events: list[EventData]) -> None:
+        """The events the client holds for a partition, in order, handed over as soon as they arrive."""
+        async with self._lock:
             if self._closing:
                 return  # after finish(): not output, not checkpointed, so delivered again next time
             partition = self._partitions.get(context.partition_id)
-            if partition is None:  # the SDK called on_event before on_partition_initialize
-                partition = self._partitions[context.partition_id] = _Partition(
-                    context, checkpointed_at=self.clock()
-                )
-            if event is not None:
+            if partition is None:  # not initialized through on_partition_initialize (no checkpoint store)
+                partition = _Partition(context, checkpointed_at=self.clock())
+                self._partitions[context.partition_id] = partition
+            taken = events[: self._room()]
+            for event in taken:
                 self.output.write(Received.from_event(context.partition_id, event))
                 partition.pending, partition.pending_count = event, partition.pending_count + 1
                 self.stats.events += 1
                 self.stats.per_partition[context.partition_id] = (
                     self.stats.per_partition.get(context.partition_id, 0) + 1
                 )
-                if self.progress is not None:
-                    self.progress.update(1)
+            if self.progress is not None and taken:
+                self.progress.update(len(taken))
             if self.policy.due(partition.pending_count, self.clock() - partition.checkpointed_at):
-                self._checkpoint(partition)
+                await self._checkpoint(partition)
             if self.count is not None and self.stats.events >= self.count:
-                self._finish_locked()
+                await self._finish_locked()
 
-    def finish(self) -> None:
+    def _room(self) -> int | None:
+        """How many more events `count` allows (None: no limit)."""
+        return None if self.count is None else max(self.count - self.stats.events, 0)
+
+    async def tick(self) -> None:
+        """Checkpoint the partitions whose every_s has passed, idle ones included (called every ~0.1 s)."""
+        async with self._lock:
+            if self._closing:
+                return
+            now = self.clock()
+            for partition in self._partitions.values():
+                if self.policy.due(partition.pending_count, now - partition.checkpointed_at):
+                    await self._checkpoint(partition)
+
+    async def finish(self) -> None:
         """Stop taking events and checkpoint every partition's last event handed to the output."""
-        with self._lock:
-            self._finish_locked()
+        async with self._lock:
+            await self._finish_locked()
 
-    def _finish_locked(self) -> None:
+    async def _finish_locked(self) -> None:
         if not self._closing:
             self._closing = True
             self.output.flush()
-            for partition in self._partitions.values():
-                self._checkpoint(partition)
+            for partition in list(self._partitions.values()):
+                await self._checkpoint(partition)
         self.done.set()
 
-    def _checkpoint(self, partition: _Partition) -> None:
+    async def _checkpoint(self, partition: _Partition) -> None:
         if partition.pending is None:
             return
         self.output.flush()  # what a checkpoint covers must be in the output first
-        partition.context.update_checkpoint(partition.pending)
+        await partition.context.update_checkpoint(partition.pending)
         partition.pending, partition.pending_count = None, 0
         partition.checkpointed_at = self.clock()
         self.stats.checkpoints += 1

@@ -20,6 +20,8 @@ from azure.storage.blob import ContainerClient
 
 from conf import SettingsError
 
+from .client import credential
+
 if TYPE_CHECKING:
     from azure.eventhub.extensions.checkpointstoreblobaio import (
         BlobCheckpointStore as AsyncBlobCheckpointStore,
@@ -32,22 +34,11 @@ class CheckpointStoreError(RuntimeError):
     """The checkpoint store cannot be used; the message says where it is and what to fix."""
 
 
-def _credential(store: CheckpointStoreSettings, aio: bool) -> Any:
-    # Imported here: only account_url (passwordless) settings need azure-identity's credential chain.
-    if aio:
-        from azure.identity.aio import DefaultAzureCredential as AsyncCredential
-
-        return AsyncCredential()
-    from azure.identity import DefaultAzureCredential
-
-    return DefaultAzureCredential()
-
-
 def checkpoint_store(store: CheckpointStoreSettings) -> BlobCheckpointStore:
     """The sync BlobCheckpointStore for EventHubConsumerClient."""
     if store.connection_string is not None:
         return BlobCheckpointStore.from_connection_string(store.connection_string.reveal(), store.container)
-    return BlobCheckpointStore(_account_url(store), store.container, credential=_credential(store, aio=False))
+    return BlobCheckpointStore(_account_url(store), store.container, credential=credential(aio=False))
 
 
 def async_checkpoint_store(store: CheckpointStoreSettings) -> AsyncBlobCheckpointStore:
@@ -56,7 +47,7 @@ def async_checkpoint_store(store: CheckpointStoreSettings) -> AsyncBlobCheckpoin
 
     if store.connection_string is not None:
         return AsyncStore.from_connection_string(store.connection_string.reveal(), store.container)
-    return AsyncStore(_account_url(store), store.container, credential=_credential(store, aio=True))
+    return AsyncStore(_account_url(store), store.container, credential=credential(aio=True))
 
 
 def _account_url(store: CheckpointStoreSettings) -> str:
@@ -77,7 +68,7 @@ def prepare_container(store: CheckpointStoreSettings, timeout_s: float = 10.0) -
         )
     else:
         container = ContainerClient(
-            _account_url(store), store.container, credential=_credential(store, aio=False), **options
+            _account_url(store), store.container, credential=credential(aio=False), **options
         )
     where = f"container {store.container!r} at {container.url.rsplit('/', 1)[0]}"
     try:
@@ -87,10 +78,16 @@ def prepare_container(store: CheckpointStoreSettings, timeout_s: float = 10.0) -
     except ResourceExistsError:
         return False
     except ClientAuthenticationError as exc:
-        raise CheckpointStoreError(
-            f"the checkpoint store refused the credentials for {where} ({_reason(exc)}): check the "
-            "connection string's AccountKey, or the identity's 'Storage Blob Data Contributor' role"
-        ) from None
+        if exc.response is None:  # refused here, while signing: the key is not a storage key at all
+            raise CheckpointStoreError(
+                f"cannot sign requests for {where} with the connection string's AccountKey "
+                f"({_reason(exc)}): give the base64 key the storage account's Access keys page shows"
+            ) from None
+        raise _refused(where, exc) from None
+    except HttpResponseError as exc:
+        if exc.status_code in (401, 403):
+            raise _refused(where, exc) from None
+        raise CheckpointStoreError(f"the checkpoint store failed for {where}: {_reason(exc)}") from None
     except ServiceRequestError as exc:
         local = "127.0.0.1" in container.url or "localhost" in container.url
         fix = "start Azurite (`make azurite`) or" if local else "check the account name and network, or"
@@ -98,11 +95,19 @@ def prepare_container(store: CheckpointStoreSettings, timeout_s: float = 10.0) -
             f"cannot reach the checkpoint store for {where}: {_reason(exc)}; {fix} point "
             "CHECKPOINT_STORE_CONNECTION_STRING at a reachable one"
         ) from None
-    except HttpResponseError as exc:
-        raise CheckpointStoreError(f"the checkpoint store failed for {where}: {_reason(exc)}") from None
+
+
+def _refused(where: str, exc: Exception) -> CheckpointStoreError:
+    return CheckpointStoreError(
+        f"the checkpoint store refused the credentials for {where} ({_reason(exc)}): check the "
+        "connection string's AccountKey, or the identity's 'Storage Blob Data Contributor' role"
+    )
 
 
 def _reason(exc: Exception) -> str:
-    """The first line of an azure-core error, without the request dump that follows it."""
+    """The service's status and error code, or the first line of the error without its request dump."""
+    code = getattr(exc, "error_code", None)
+    if isinstance(exc, HttpResponseError) and code:
+        return f"{exc.status_code} {code}"
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -44,7 +45,9 @@ def test_temporary_data_folder_is_removed_on_stop() -> None:
     assert azurite._temp_dir is not None
     folder = Path(azurite._temp_dir.name)
     assert folder.is_dir()
-    assert azurite.stop() == 0
+    # 0, or -SIGINT when the signal lands before Azurite has installed its handler.
+    assert azurite.stop() in (0, -signal.SIGINT)
+    assert azurite.process is not None and azurite.process.poll() is not None
     assert not folder.exists()
 
 
