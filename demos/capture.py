@@ -76,7 +76,10 @@ def compare(sent: list[dict[str, object]], csv_dir: Path) -> tuple[int, int, int
             device_rows = [tuple(row) for row in csv.reader(f)][1:]
         rows += device_rows
         expected = by_device.get(path.stem, [])
-        if [r for r in device_rows if r in expected] != [r for r in expected if r in device_rows]:
+        # In order: the readings found (each at its first row) come as they were sent.
+        if [r for r in dict.fromkeys(device_rows) if r in expected] != [
+            r for r in expected if r in device_rows
+        ]:
             out_of_order.append(path.stem)
     wanted, got = Counter(r for rs in by_device.values() for r in rs), Counter(rows)
     missing = sum((wanted - got).values())
