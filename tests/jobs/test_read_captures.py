@@ -48,6 +48,17 @@ EVENTHUB_SCHEMA = StructType(
         StructField("systemProperties", MapType(StringType(), StringType())),
     ]
 )
+READABLE_SCHEMA = StructType(
+    [
+        StructField("Offset", LongType()),
+        StructField("Time (readable)", TimestampType()),
+        StructField("Timestamp", LongType()),
+        StructField("Body", StringType()),
+        StructField("Partition", StringType()),
+        StructField("SequenceNumber", LongType()),
+        StructField("Offset (string)", StringType()),
+    ]
+)
 T0 = datetime(2026, 12, 2, 13, 4, 5, 678000, tzinfo=UTC)
 T0_MS = int(T0.timestamp() * 1000)
 
@@ -90,6 +101,16 @@ def test_capture_files_read_into_the_connector_schema(spark: SparkSession, tmp_p
         EVENTHUB_SCHEMA,
     )  # fmt: skip
     assert_df_equality(got, expected, ignore_nullable=True)
+
+    readable_expected = spark.createDataFrame(
+        [
+            (0, T0.replace(tzinfo=None), int(T0.timestamp()), "plain", "0", 0, "0"),
+            (3584, T0.replace(tzinfo=None), int(T0.timestamp()), '{"id":"a"}', "3", 7, "3584"),
+            (4096, t0_seconds, int(T0.timestamp()), None, "3", 8, "4096"),
+        ],
+        READABLE_SCHEMA,
+    )
+    assert_df_equality(readable(got), readable_expected, ignore_nullable=True)
 
 
 def test_telemetry_capture_read_back_into_the_readable_columns(spark: SparkSession, tmp_path: Path) -> None:
