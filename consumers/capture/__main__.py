@@ -121,6 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:  # ArchiveNameFormatError included
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except AzureError as e:  # a wrong key, an unreachable account: the SDK's message, without the key
+        reason = (str(e).splitlines() or [type(e).__name__])[0]
+        print(
+            f"error: cannot read container {args.container!r}: {reason}; check the connection string "
+            "(its account key) or the credential of --account-url",
+            file=sys.stderr,
+        )
+        return 2
     progress = None if args.quiet else _Progress(sys.stderr)
     print(f"reading capture files from {source.description} into {args.out}", file=sys.stderr)
     try:

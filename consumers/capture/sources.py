@@ -100,5 +100,8 @@ def container_source(
     else:
         raise ValueError("a container needs a connection string or an account URL")
     if not client.exists():
-        raise ValueError(f"container {container!r} does not exist in {client.account_name!r}")
+        raise ValueError(
+            f"container {container!r} does not exist in account {client.account_name!r}: check --container "
+            "and the account"
+        )
     return ContainerSource(client, prefix)

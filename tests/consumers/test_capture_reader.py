@@ -208,3 +208,13 @@ def test_blob_prefix_and_missing_container(
     assert len(files) == 2 and {e.partition_id for e in events} == {"1"}
     with pytest.raises(ValueError, match="container 'nope' does not exist"):
         container_source("nope", connection_string=azurite.connection_string)
+
+
+def test_a_wrong_account_key_is_named_without_the_key(
+    azurite: AzuriteProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong = azurite.connection_string.replace("AccountKey=", "AccountKey=WRONG")
+    assert main(["--container", "capture", "--connection-string", wrong]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read container 'capture'" in err and "account key" in err
+    assert "WRONG" not in err
