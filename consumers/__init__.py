@@ -75,6 +75,14 @@ async def receive_events_async(
         ownership_expiry_s=ownership_expiry_s,
     )
     assert isinstance(client, AsyncConsumerClient)
+    try:
+        # Fails with the service's error (after the client's retries) on a wrong address, key or hub name;
+        # the load balancer itself would retry quietly forever.
+        await client.get_partition_ids()
+    except BaseException:
+        await client.close()
+        await blob_store.close()
+        raise
     # Batches without max_wait_time: events are handed over as they arrive, idle partitions cost nothing.
     receiving = asyncio.create_task(
         client.receive_batch(

@@ -172,7 +172,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except EventHubError as exc:
-        print(f"error: Event Hubs refused or failed: {exc}", file=sys.stderr)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(
+            f"error: Event Hubs refused or failed: {reason} (check the profile's [eventhub] or "
+            "$EVENTHUB_CONNECTION_STRING; locally, is the emulator running? `make emulator`)",
+            file=sys.stderr,
+        )
         return 1
     print(stats.summary(), file=sys.stderr)
     return 130 if stats.interrupted else 0
