@@ -153,6 +153,10 @@ run: venv java ## start the emulator, send test events, read them with Spark in 
 run-consumers: venv azurite-install ## two checkpointing consumers share a hub on Azurite; one is killed, one takes over
 	$(VENV_PY) -m demos.consumers
 
+.PHONY: run-capture
+run-capture: venv azurite-install ## the Capture tutorial: emulator Capture into Azurite, 10 devices x 20 readings, CSVs checked
+	$(VENV_PY) -m demos.capture
+
 # Only pip is needed (setuptools comes in pip's isolated build environment), so not the dev install.
 # build/ and *.egg-info are removed before and after: setuptools would otherwise package what they list
 # from earlier builds (modules deleted since, data files pyproject.toml no longer names).

@@ -18,9 +18,12 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import BinaryType, DataType, LongType, StringType, StructField, StructType
 
 __all__ = [
+    "CAPTURE_FILE_COLUMN",
+    "CAPTURE_TIME_FORMAT",
     "FILE_SINK_NAMES",
     "TWEET_JSON_SCHEMA",
     "for_file_sink",
+    "from_capture",
     "hashtag_counts",
     "parse_tweets",
     "readable",
@@ -162,4 +165,48 @@ def hashtag_counts(tweets_df: DataFrame, window: str = "1 minute", watermark: st
         F.col("window.end").alias("window_end"),
         "hashtag",
         "count",
+    )
+
+
+# from_capture's input: Capture's Avro record as Spark reads it, plus the file's path in this column.
+CAPTURE_FILE_COLUMN = "capture_file"
+# EnqueuedTimeUtc as the service writes it ("12/2/2021 2:58:24 PM"), in Spark's datetime pattern.
+CAPTURE_TIME_FORMAT = "M/d/yyyy h:mm:ss a"
+
+
+def _capture_value_text(value: Column) -> Column:
+    """A Capture property value (the union [long, double, string, bytes], which Spark reads as a struct
+    member0..member3) as the connector's text: strings as they are, numbers and bytes cast."""
+    return F.coalesce(
+        value["member2"],
+        value["member0"].cast("string"),
+        value["member1"].cast("string"),
+        value["member3"].cast("string"),
+    )
+
+
+def from_capture(df: DataFrame, partition_pattern: str, partition_group: int) -> DataFrame:
+    """Event Hubs Capture records in the connector's schema, so `readable` and the rest apply to them.
+
+    `df` has Capture's Avro fields (SequenceNumber, Offset, EnqueuedTimeUtc, SystemProperties,
+    Properties, Body) and `capture_file`, the file's path; the partition is group `partition_group` of
+    the regex `partition_pattern` in that path (eventhubs.archive_names makes both from the archive
+    name format), null when the path does not match. The enqueued time is SystemProperties'
+    x-opt-enqueued-time (milliseconds) when present, else EnqueuedTimeUtc (whole seconds).
+    """
+    system = F.col("SystemProperties")
+    partition = F.regexp_extract(F.col(CAPTURE_FILE_COLUMN), partition_pattern, partition_group)
+    return df.select(
+        F.col("Body").alias("body"),
+        F.when(partition != "", partition).alias("partition"),
+        F.col("Offset").alias("offset"),
+        F.col("SequenceNumber").alias("sequenceNumber"),
+        F.coalesce(
+            F.timestamp_millis(system["x-opt-enqueued-time"]["member0"]),
+            F.try_to_timestamp(F.col("EnqueuedTimeUtc"), F.lit(CAPTURE_TIME_FORMAT)),
+        ).alias("enqueuedTime"),
+        _capture_value_text(system["x-opt-publisher"]).alias("publisher"),
+        _capture_value_text(system["x-opt-partition-key"]).alias("partitionKey"),
+        F.transform_values("Properties", lambda _, v: _capture_value_text(v)).alias("properties"),
+        F.transform_values("SystemProperties", lambda _, v: _capture_value_text(v)).alias("systemProperties"),
     )
