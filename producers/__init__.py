@@ -41,13 +41,13 @@ def send_events(
     several in flight, for load tests faster than the SDK goes; no retries.
     """
     options = settings.producer
-    loop_options: LoopOptions = {
-        "rate": options.rate,
-        "linger_s": options.linger_s,
-        "on_oversize": options.on_oversize,
-        "partition_id": partition_id,
-        "progress": progress,
-    }
+    loop_options = LoopOptions(
+        rate=options.rate,
+        linger_s=options.linger_s,
+        on_oversize=options.on_oversize,
+        partition_id=partition_id,
+        progress=progress,
+    )
     with ExitStack() as clients:
         sender: BatchLoop
         if engine == "hubstream":
@@ -57,11 +57,11 @@ def send_events(
 
             hub = settings.eventhub
             endpoint = Endpoint.connect_to(hub.connection_string, hub.fully_qualified_namespace, hub.name)
-            sender = HubstreamSender(endpoint, **loop_options)
+            sender = HubstreamSender(endpoint, loop_options)
         else:
             client = clients.enter_context(producer_client(settings.eventhub, options))
-            sender = Sender(client, **loop_options)
+            sender = Sender(client, loop_options)
         return sender.send(events, count=count, duration_s=duration_s, stop=stop)
 
 
-__all__ = ["Event", "OversizeEvent", "SendStats", "Sender", "producer_client", "send_events"]
+__all__ = ["Event", "LoopOptions", "OversizeEvent", "SendStats", "Sender", "producer_client", "send_events"]

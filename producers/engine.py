@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Unpack
 
 from eventhubs.events import encode_event
 from hubclient.connection import Endpoint
@@ -47,9 +46,9 @@ class HubstreamSender(BatchLoop[_Run]):
     log = log
 
     def __init__(
-        self, endpoint: Endpoint, *, timeout_s: float = 60.0, **options: Unpack[LoopOptions]
+        self, endpoint: Endpoint, options: LoopOptions | None = None, *, timeout_s: float = 60.0
     ) -> None:
-        super().__init__(**options)
+        super().__init__(options)
         self.endpoint = endpoint
         self.timeout_s = timeout_s
 
@@ -64,10 +63,10 @@ class HubstreamSender(BatchLoop[_Run]):
         run.flusher.start()
 
     def _linger(self, run: _Run) -> None:
-        while not run.done.wait(max(self.linger_s / 2, 0.01)):
+        while not run.done.wait(max(self.options.linger_s / 2, 0.01)):
             with run.lock:
                 try:
-                    if run.oldest and self.clock() - run.oldest[0] >= self.linger_s:
+                    if run.oldest and self.options.clock() - run.oldest[0] >= self.options.linger_s:
                         run.sender.send_open()
                         run.oldest.clear()
                     run.sender.idle()
@@ -81,9 +80,9 @@ class HubstreamSender(BatchLoop[_Run]):
     def _add(self, run: _Run, event: Event, stats: SendStats) -> None:
         with run.lock:
             if self._encode(run.sender, event, stats) and not run.oldest:
-                run.oldest.append(self.clock())
-            if self.progress is not None and run.sender.stats.events > run.reported:
-                self.progress.update(run.sender.stats.events - run.reported, 0)
+                run.oldest.append(self.options.clock())
+            if self.options.progress is not None and run.sender.stats.events > run.reported:
+                self.options.progress.update(run.sender.stats.events - run.reported, 0)
                 run.reported = run.sender.stats.events
 
     def _finish(self, run: _Run, stats: SendStats) -> None:
@@ -96,15 +95,15 @@ class HubstreamSender(BatchLoop[_Run]):
                 stats.events, stats.batches = confirmed.events, confirmed.batches
         finally:
             run.sender.close()
-            if self.progress is not None:
-                self.progress.update(max(0, stats.events - run.reported), 0)
+            if self.options.progress is not None:
+                self.options.progress.update(max(0, stats.events - run.reported), 0)
 
     def _encode(self, sender: EventSender, event: Event, stats: SendStats) -> bool:
         body = event.body.encode("utf-8") if isinstance(event.body, str) else event.body
         properties = dict(event.properties) if event.properties else None
-        key = None if self.partition_id is not None else event.partition_key
+        key = None if self.options.partition_id is not None else event.partition_key
         try:
-            sender.send_encoded(encode_event(body, properties, key), self.partition_id, key)
+            sender.send_encoded(encode_event(body, properties, key), self.options.partition_id, key)
         except EventTooLargeError as exc:
             self._oversize(len(body), exc.limit, stats, "--oversize skip")
             return False

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, Protocol, TypedDict, TypeVar, Unpack
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from azure.eventhub import EventData, EventDataBatch, EventHubProducerClient
 
@@ -80,15 +80,20 @@ class _Shared:
     failure: BaseException | None = None
 
 
-class LoopOptions(TypedDict, total=False):
-    """`BatchLoop`'s options, which every engine takes after its own (defaults in `BatchLoop.__init__`)."""
+@dataclass(frozen=True)
+class LoopOptions:
+    """How a `BatchLoop` sends, whichever engine: pace, linger, oversize rule, partition, progress."""
 
-    rate: float | None
-    linger_s: float
-    on_oversize: Literal["skip", "fail"]
-    partition_id: str | None
-    progress: Progress | None
-    clock: Callable[[], float]
+    rate: float | None = None  # events/s; None: as fast as possible
+    linger_s: float = 0.1  # send a partly filled batch once its first event has waited this long
+    on_oversize: Literal["skip", "fail"] = "skip"
+    partition_id: str | None = None  # None: by each event's partition key, or round robin
+    progress: Progress | None = None
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        if self.rate is not None and self.rate <= 0:
+            raise ValueError(f"rate must be a positive number of events per second, got {self.rate}")
 
 
 class BatchLoop(Generic[R]):
@@ -101,24 +106,8 @@ class BatchLoop(Generic[R]):
 
     log = log  # each engine warns under its own logger
 
-    def __init__(
-        self,
-        *,
-        rate: float | None = None,
-        linger_s: float = 0.1,
-        on_oversize: Literal["skip", "fail"] = "skip",
-        partition_id: str | None = None,
-        progress: Progress | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if rate is not None and rate <= 0:
-            raise ValueError(f"rate must be a positive number of events per second, got {rate}")
-        self.rate = rate
-        self.linger_s = linger_s
-        self.on_oversize = on_oversize
-        self.partition_id = partition_id
-        self.progress = progress
-        self.clock = clock
+    def __init__(self, options: LoopOptions | None = None) -> None:
+        self.options = options if options is not None else LoopOptions()
 
     def send(
         self,
@@ -129,7 +118,7 @@ class BatchLoop(Generic[R]):
         stop: threading.Event | None = None,
     ) -> SendStats:
         stats = SendStats()
-        started = self.clock()
+        started = self.options.clock()
         run = self._begin(stats)
         try:
             self._start(run)
@@ -145,9 +134,9 @@ class BatchLoop(Generic[R]):
             try:
                 self._finish(run, stats)
             finally:
-                stats.elapsed_s = self.clock() - started
-                if self.progress is not None:
-                    self.progress.close()
+                stats.elapsed_s = self.options.clock() - started
+                if self.options.progress is not None:
+                    self.options.progress.close()
         if stop is not None and stop.is_set():
             stats.interrupted = True
         failure = self._failure(run)
@@ -182,7 +171,7 @@ class BatchLoop(Generic[R]):
         source = iter(events)
         read = 0
         while count is None or read < count:
-            if duration_s is not None and self.clock() - started >= duration_s:
+            if duration_s is not None and self.options.clock() - started >= duration_s:
                 return
             if stop is not None and stop.is_set():
                 return
@@ -194,9 +183,9 @@ class BatchLoop(Generic[R]):
             read += 1
 
     def _pace(self, read: int, started: float) -> None:
-        if self.rate is None:
+        if self.options.rate is None:
             return
-        ahead = started + read / self.rate - self.clock()
+        ahead = started + read / self.options.rate - self.options.clock()
         if ahead > 0:
             time.sleep(ahead)
 
@@ -205,7 +194,7 @@ class BatchLoop(Generic[R]):
             f"an event of {size:,} bytes is larger than the hub accepts ({limit:,} bytes with the batch "
             "envelope)"
         )
-        if self.on_oversize == "fail":
+        if self.options.on_oversize == "fail":
             raise OversizeEvent(f"{message}; use {hint} to skip such events") from None
         stats.oversize_skipped += 1
         self.log.warning("skipping it: %s", message)
@@ -225,8 +214,8 @@ class _Run:
 class Sender(BatchLoop[_Run]):
     """Sends events with one `EventHubProducerClient`; see the module docstring."""
 
-    def __init__(self, client: EventHubProducerClient, **options: Unpack[LoopOptions]) -> None:
-        super().__init__(**options)
+    def __init__(self, client: EventHubProducerClient, options: LoopOptions | None = None) -> None:
+        super().__init__(options)
         self.client = client
 
     def _begin(self, stats: SendStats) -> _Run:
@@ -263,8 +252,8 @@ class Sender(BatchLoop[_Run]):
             run.sender.join()
 
     def _new_batch(self, key: str | None) -> EventDataBatch:
-        if self.partition_id is not None:
-            return self.client.create_batch(partition_id=self.partition_id)
+        if self.options.partition_id is not None:
+            return self.client.create_batch(partition_id=self.options.partition_id)
         return self.client.create_batch(partition_key=key)
 
     def _add(self, run: _Run, event: Event, stats: SendStats) -> None:
@@ -302,7 +291,7 @@ class Sender(BatchLoop[_Run]):
                 outbox.put(ready)
 
     def _open(self, key: str | None, shared: _Shared) -> _OpenBatch:
-        opened = _OpenBatch(self._new_batch(key), self.clock())
+        opened = _OpenBatch(self._new_batch(key), self.options.clock())
         shared.open[key] = opened
         return opened
 
@@ -314,10 +303,11 @@ class Sender(BatchLoop[_Run]):
     def _linger_loop(
         self, outbox: queue.Queue[_OpenBatch | None], shared: _Shared, done: threading.Event
     ) -> None:
-        while not done.wait(max(self.linger_s / 2, 0.01)):
-            now = self.clock()
+        linger_s = self.options.linger_s
+        while not done.wait(max(linger_s / 2, 0.01)):
+            now = self.options.clock()
             with shared.lock:
-                stale = [k for k, b in shared.open.items() if b.events and now - b.opened >= self.linger_s]
+                stale = [k for k, b in shared.open.items() if b.events and now - b.opened >= linger_s]
                 ready = [shared.open.pop(k) for k in stale]
             for open_batch in ready:
                 outbox.put(open_batch)
@@ -334,5 +324,5 @@ class Sender(BatchLoop[_Run]):
             stats.events += item.events
             stats.bytes += item.nbytes
             stats.batches += 1
-            if self.progress is not None:
-                self.progress.update(item.events, item.nbytes)
+            if self.options.progress is not None:
+                self.options.progress.update(item.events, item.nbytes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,7 @@ from emulator.roundtrip import read_all, read_events
 from eventhubs.connection_string import parse_connection_string
 from eventhubs.errors import NotFoundError
 from hubclient.connection import Endpoint
-from producers import Sender
+from producers import LoopOptions, Sender
 from producers.engine import HubstreamSender
 from producers.sources.telemetry import telemetry
 from producers.sources.test import TUTORIAL_MESSAGES, test_messages
@@ -19,9 +20,10 @@ from tests.producers.test_cli import run_cli
 from tests.sdk_events import partition_sizes, producer
 
 
-def engine(emulator: EmulatorProcess, hub: str = "tweets", **kwargs: object) -> HubstreamSender:
+def engine(emulator: EmulatorProcess, hub: str = "tweets", **options: Any) -> HubstreamSender:
+    """A hubstream-engine sender for `hub`; `options` are `LoopOptions`' fields."""
     endpoint = Endpoint.connect_to(parse_connection_string(emulator.connection_string), None, hub)
-    return HubstreamSender(endpoint, timeout_s=20, **kwargs)  # type: ignore[arg-type]
+    return HubstreamSender(endpoint, LoopOptions(**options), timeout_s=20)
 
 
 def test_test_source_sends_count_events_in_order(emulator: EmulatorProcess) -> None:

@@ -7,11 +7,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from typing import Any
 
 import pytest
 
 from emulator.process import EmulatorProcess
-from producers import Event, OversizeEvent, Sender
+from producers import Event, LoopOptions, OversizeEvent, Sender
 from producers.sender import BatchLoop
 from tests.producers.test_engine import engine
 from tests.sdk_events import partition_sizes, producer, read_events
@@ -24,11 +25,11 @@ def make_sender(request: pytest.FixtureRequest, emulator: EmulatorProcess) -> It
     """Makes a sender for the "tweets" hub with the test's engine; SDK clients close at the end."""
     with ExitStack() as clients:
 
-        def make(**kwargs: object) -> BatchLoop:
+        def make(**options: Any) -> BatchLoop:
             if request.param == "hubstream":
-                return engine(emulator, **kwargs)  # type: ignore[arg-type]
+                return engine(emulator, **options)
             client = clients.enter_context(producer(emulator.connection_string))
-            return Sender(client, **kwargs)  # type: ignore[arg-type]
+            return Sender(client, LoopOptions(**options))
 
         yield make
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from emulator.process import EmulatorProcess
-from producers import Sender
+from producers import LoopOptions, Sender
 from producers.sources.file import replay
 from producers.sources.telemetry import telemetry
 from producers.sources.test import TUTORIAL_MESSAGES, test_messages
@@ -27,7 +27,7 @@ def read_hub(emulator: EmulatorProcess, hub: str = "tweets") -> dict[str, list]:
 
 def test_test_source_sends_count_events_in_order(emulator: EmulatorProcess) -> None:
     with producer(emulator.connection_string) as c:
-        stats = Sender(c, partition_id="0").send(test_messages(), count=100)
+        stats = Sender(c, LoopOptions(partition_id="0")).send(test_messages(), count=100)
     assert (stats.events, stats.oversize_skipped, stats.interrupted) == (100, 0, False)
     events = read_events(emulator.connection_string, count=100, partition_id="0", starting_position="-1")
     assert [e.body_as_str() for e in events] == [TUTORIAL_MESSAGES[i % 3] for i in range(100)]
@@ -67,7 +67,7 @@ def test_file_replay_sends_every_line(emulator: EmulatorProcess, tmp_path: Path)
 
 def test_rate_limits_roughly(emulator: EmulatorProcess) -> None:
     with producer(emulator.connection_string) as c:
-        stats = Sender(c, rate=200).send(test_messages(), count=300)
+        stats = Sender(c, LoopOptions(rate=200)).send(test_messages(), count=300)
     # 300 events at 200/s cannot take less than ~1.5 s; generous on the other side, this is no timing test.
     assert stats.elapsed_s >= 1.4
     assert stats.events == 300
@@ -78,4 +78,4 @@ def test_a_send_failure_surfaces_with_the_sdk_error(emulator: EmulatorProcess) -
 
     bad = producer(emulator.connection_string, "no-such-hub", retry_total=0)
     with bad, pytest.raises(EventHubError, match="could not be found"):
-        Sender(bad, partition_id="0").send(test_messages(), count=10)
+        Sender(bad, LoopOptions(partition_id="0")).send(test_messages(), count=10)

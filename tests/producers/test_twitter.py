@@ -25,7 +25,7 @@ from requests.adapters import HTTPAdapter
 
 from emulator.process import EmulatorProcess
 from producers.events import Event
-from producers.sender import Sender
+from producers.sender import LoopOptions, Sender
 from producers.sources import twitter
 from producers.sources.twitter import (
     DEFAULT_QUERY,
@@ -413,7 +413,7 @@ def test_tweets_flow_through_the_sender_into_the_emulator(fake_x: FakeX, emulato
     stop = threading.Event()
     source = tweets(bearer_token=TOKEN, client=client_for(fake_x), poll_interval_s=60, stop=stop)
     with producer(emulator.connection_string) as c:
-        stats = Sender(c, partition_id="2").send(source, count=120)
+        stats = Sender(c, LoopOptions(partition_id="2")).send(source, count=120)
     stop.set()
     assert stats.events == 120
     received = read_events(emulator.connection_string, count=120, partition_id="2", starting_position="-1")
