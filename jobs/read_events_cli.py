@@ -11,6 +11,7 @@ import time
 
 from conf import Settings, SettingsError, add_settings_arguments, settings_from_arguments
 from conf.arguments import argument_type, positive_float, positive_int
+from conf.settings import JobSettings
 from jobs.datasource.connector import POSITION_FORMS, ConnectorError, starting_position_json
 from jobs.datasource.options import EventHubsOptionError, parse_duration
 from jobs.query_errors import quiet_query_errors, readable_error
@@ -30,15 +31,20 @@ def _duration(text: str) -> str:
     return text
 
 
+def _trigger(text: str) -> str:
+    parse_trigger(text)
+    return text
+
+
 def with_job_flags(settings: Settings, args: argparse.Namespace) -> Settings:
-    """The profile's [job] settings with the source flags given on the command line in their place."""
-    flags = {
-        "fail_on_data_loss": args.fail_on_data_loss,
-        "min_events_per_trigger": args.min_events_per_trigger,
-        "max_trigger_delay": args.max_trigger_delay,
+    """The profile's [job] settings with the flags given on the command line in their place: each flag is
+    stored under the name of the setting it replaces (`--checkpoint` as `checkpoint_dir`)."""
+    given = {
+        setting.name: value
+        for setting in dataclasses.fields(JobSettings)
+        if (value := getattr(args, setting.name, None)) not in (None, "")  # --checkpoint "": the profile's
     }
-    job = dataclasses.replace(settings.job, **{k: v for k, v in flags.items() if v is not None})
-    return dataclasses.replace(settings, job=job)
+    return dataclasses.replace(settings, job=dataclasses.replace(settings.job, **given))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     read.add_argument(
         "--trigger",
-        type=argument_type(parse_trigger),
+        type=argument_type(_trigger),
         metavar="TRIGGER",
         help="available-now: read what is in the hub, then stop; processing-time:<interval>: keep reading, "
         "a batch every interval (processing-time:0, 'processing-time:5 seconds') "
@@ -116,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     write.add_argument("--path", metavar="DIR", help="output directory, required for parquet, json and csv")
     write.add_argument(
         "--checkpoint",
+        dest="checkpoint_dir",
         metavar="DIR",
         help="checkpoint directory: a restarted query resumes where it stopped, so files get every event "
         "exactly once; required for file sinks (or the profile's checkpoint_dir); "
@@ -143,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.sink in FILE_SINKS:
         if not args.path:
             parser.error(f"--sink {args.sink} needs --path DIR: the directory to write the files to")
-        if not (args.checkpoint or settings.job.checkpoint_dir):
+        if not settings.job.checkpoint_dir:
             parser.error(
                 f"--sink {args.sink} needs --checkpoint DIR (or checkpoint_dir in the profile's [job]): "
                 "without one a restart would write every event again"
@@ -165,17 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     hidden = connection.secrets() if connection is not None else ()
     started = time.monotonic()
     try:
-        summary = run(
-            spark,
-            settings,
-            sink=args.sink,
-            path=args.path,
-            checkpoint=args.checkpoint,
-            trigger=args.trigger,
-            max_events_per_trigger=args.max_events_per_trigger,
-            starting_position=args.starting_position,
-            timeout=args.timeout,
-        )
+        summary = run(spark, settings, sink=args.sink, path=args.path, timeout=args.timeout)
     except (StreamingQueryException, PySparkException, ConnectorError, EventHubsOptionError, ValueError) as e:
         print(
             f"error: reading event hub {settings.eventhub.name!r} failed: {readable_error(e, *hidden)}",

@@ -177,6 +177,16 @@ def test_source_flags_come_from_the_profile_or_the_command_line(tmp_path: Path) 
     assert defaults["failOnDataLoss"] == "true" and "minEventsPerTrigger" not in defaults
 
 
+def test_every_reading_flag_replaces_its_job_setting_and_an_absent_one_keeps_the_profiles() -> None:
+    settings = load_settings("local", connection_string=CONNECTION, environ={})
+    reading = "--max-events-per-trigger 7 --starting-position @latest --trigger processing-time:5".split()
+    args = build_parser().parse_args([*reading, "--checkpoint", "chk", "--no-fail-on-data-loss"])
+    job = with_job_flags(settings, args).job
+    assert (job.max_events_per_trigger, job.starting_position) == (7, "@latest")
+    assert (job.trigger, job.checkpoint_dir, job.fail_on_data_loss) == ("processing-time:5", "chk", False)
+    assert with_job_flags(settings, build_parser().parse_args([])).job == settings.job
+
+
 def test_the_connector_refuses_source_only_settings(spark: SparkSession, tmp_path: Path) -> None:
     profile = tmp_path / "p.toml"
     profile.write_text(
