@@ -115,7 +115,7 @@ test-spark3: java $(SPARK3_VENV)/.installed ## run the transforms' tests on Spar
 # starting positions, data loss and Spark Connect (a local Connect server of that version).
 COMPAT_SPARK ?= 40 41
 COMPAT_TESTS := tests/compat tests/jobs/test_datasource_reader.py tests/jobs/test_datasource_self_capping.py \
-	tests/jobs/test_datasource_stream.py
+	tests/jobs/test_datasource_stream.py tests/jobs/test_data_loss.py
 # One available-now run reads one capped micro-batch on 4.0/4.1, so this test's single run cannot read
 # everything there; tests/compat/test_stream_triggers.py makes the same checks run by run.
 COMPAT_DESELECT := --deselect tests/jobs/test_datasource_stream.py::test_exactly_once_across_restarts
