@@ -1,8 +1,10 @@
-"""Argument types the command lines share: numbers that must be positive, with messages that say so."""
+"""What the SDK command lines share: argument types whose messages say what is wrong (numbers that must be
+positive), and the --log-level flag with the logging it sets up."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -38,3 +40,15 @@ def _positive(number: Callable[[str], Number], text: str, kind: str) -> Number:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
+
+
+def add_log_level_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+
+def start_logging(level: str) -> None:
+    """Log to stderr at `level` (a --log-level choice); the azure SDK only from warnings up unless at debug:
+    at info it logs every link state change, noise next to a command's own lines."""
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "debug":
+        logging.getLogger("azure").setLevel(logging.WARNING)

@@ -13,7 +13,7 @@ from pathlib import Path
 from azure.eventhub.exceptions import EventHubError
 
 from conf import SettingsError, add_settings_arguments, settings_from_arguments
-from conf.arguments import argument_type, positive_float, positive_int
+from conf.arguments import add_log_level_argument, argument_type, positive_float, positive_int, start_logging
 from conf.settings import load_checkpoint_store
 
 from . import receive_events
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out.add_argument("--path", type=Path, help="jsonl: file to append to (default: stdout); csv: folder")
     parser.add_argument("--quiet", action="store_true", help="no progress, only the final summary")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    add_log_level_argument(parser)
     return parser
 
 
@@ -128,12 +128,7 @@ def make_output(args: argparse.Namespace) -> Output:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if args.log_level != "debug":
-        # The SDK logs every link state change and claim at info level: noise next to our lines.
-        logging.getLogger("azure").setLevel(logging.WARNING)
+    start_logging(args.log_level)
     log = logging.getLogger("consumers")
     stop = threading.Event()
     # SIGTERM stops like Ctrl-C: what was output is checkpointed, then the totals are printed.

@@ -16,7 +16,7 @@ from typing import Any
 from azure.eventhub.exceptions import EventHubError
 
 from conf import Settings, SettingsError, add_settings_arguments, settings_from_arguments
-from conf.arguments import positive_float, positive_int
+from conf.arguments import add_log_level_argument, positive_float, positive_int, start_logging
 from eventhubs.errors import EventHubsError
 
 from . import send_events
@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--poll-interval", type=positive_float, metavar="SECONDS", help="twitter: between polls"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress, only the final summary")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    add_log_level_argument(parser)
     return parser
 
 
@@ -154,12 +154,7 @@ def make_source(
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if args.log_level != "debug":
-        # The SDK logs every link state change at info level: noise next to our progress lines.
-        logging.getLogger("azure").setLevel(logging.WARNING)
+    start_logging(args.log_level)
     log = logging.getLogger("producers")
     stop = threading.Event()
     # SIGTERM stops like Ctrl-C: what was read is sent, then the totals are printed.
