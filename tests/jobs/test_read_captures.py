@@ -13,15 +13,6 @@ from pathlib import Path
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import SparkSession
-from pyspark.sql.types import (
-    BinaryType,
-    LongType,
-    MapType,
-    StringType,
-    StructField,
-    StructType,
-    TimestampType,
-)
 
 from eventhubs.capture import DEFAULT_ARCHIVE_NAME_FORMAT, archive_name, encode_archive
 from jobs.read_captures import (
@@ -33,32 +24,9 @@ from jobs.read_captures import (
 )
 from jobs.transforms import readable
 from tests.capture_files import SECONDS_FIRST_FORMAT, capture_telemetry, fastavro_file, record
+from tests.jobs.test_transforms import EVENTHUB_SCHEMA, READABLE_SCHEMA
 from tests.streams import collect_to_end
 
-EVENTHUB_SCHEMA = StructType(
-    [
-        StructField("body", BinaryType()),
-        StructField("partition", StringType()),
-        StructField("offset", StringType()),
-        StructField("sequenceNumber", LongType()),
-        StructField("enqueuedTime", TimestampType()),
-        StructField("publisher", StringType()),
-        StructField("partitionKey", StringType()),
-        StructField("properties", MapType(StringType(), StringType())),
-        StructField("systemProperties", MapType(StringType(), StringType())),
-    ]
-)
-READABLE_SCHEMA = StructType(
-    [
-        StructField("Offset", LongType()),
-        StructField("Time (readable)", TimestampType()),
-        StructField("Timestamp", LongType()),
-        StructField("Body", StringType()),
-        StructField("Partition", StringType()),
-        StructField("SequenceNumber", LongType()),
-        StructField("Offset (string)", StringType()),
-    ]
-)
 T0 = datetime(2026, 12, 2, 13, 4, 5, 678000, tzinfo=UTC)
 T0_MS = int(T0.timestamp() * 1000)
 
