@@ -18,7 +18,7 @@ from amqp10.errors import DecodeError
 from amqp10.performatives import Error
 from eventhubs import nodes
 from eventhubs.errors import EventHubsError, ResourceLimitError
-from eventhubs.links import EPOCH, entity_path, parse_receiver_address
+from eventhubs.links import EPOCH, RECEIVER_NAME, entity_path, parse_receiver_address
 
 from .authorization import Authorization
 from .config import LISTEN, SEND
@@ -215,9 +215,11 @@ class Handler:
         partition_log = self.namespace.log(hub, partition_id)
         start = start_sequence(link, partition_log)
         epoch = epoch_of(link)
+        identifier = link.properties.get(RECEIVER_NAME)
         receiver = Receiver(
-            hub.name, group, partition_id, epoch, link.name, kick=lambda exc: self._kick(link, exc)
-        )
+            hub.name, group, partition_id, epoch, "nil" if identifier is None else str(identifier),
+            kick=lambda exc: self._kick(link, exc),
+        )  # fmt: skip
         self.namespace.open_receiver(receiver)
         ctx = Consumer(
             hub, partition_log, receiver, start, wants_runtime_metrics(link),
