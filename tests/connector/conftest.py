@@ -34,7 +34,10 @@ IVY_DIR = Path(os.environ.get("HUBSTREAM_IVY_DIR", REPOSITORY / ".ivy2"))
 HUBS = {"reads": 2, "positions": 1, "restart": 2, "epochs": 2, "parity": 2}
 CONFIG = "\n".join(
     ['namespace = "emulator"', "[keys]", 'RootManageSharedAccessKey = "SAS_KEY_VALUE"']
-    + [f'[[hubs]]\nname = "{name}"\npartitions = {count}' for name, count in HUBS.items()]
+    + [
+        f'[[hubs]]\nname = "{name}"\npartitions = {count}\nconsumer_groups = ["other"]'
+        for name, count in HUBS.items()
+    ]
 )
 
 
@@ -90,6 +93,7 @@ def spark(ca: LocalCA) -> Iterator[Any]:
         builder.config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.session.timeZone", "UTC")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
