@@ -4,8 +4,8 @@
 client (azure-eventhubs 3.3.0 on proton-j), as on a Spark 3 cluster with the Maven library: TLS on port
 5671 of the connection string's host (the emulator takes a loopback address of its own for that), a token
 per link on `$cbs`, one message per row. What they wrote is read back with the azure-eventhub SDK, in this
-process, and with our Spark 4 source, in a child process of the Spark 4 virtualenv: body, partition key,
-partition and properties must come back as written, each event once.
+process, and with our Spark 4 source, in a child process of the Spark 4 virtualenv (read_with_our_source):
+body, partition key, partition and properties must come back as written, each event once.
 
 Run by `make test-connector` in the pyspark 3.5 virtualenv, with conftest.py's Spark session (the
 connector's jar through Ivy, a JVM trusting its CA); the emulator here is the sink's own, for its hubs.
@@ -13,9 +13,7 @@ connector's jar through Ivy, a JVM trusting its CA); the emulator here is the si
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import subprocess
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -30,9 +28,9 @@ from emulator.tls import LocalCA
 from jobs.datasource.connector import CONNECTOR_FORMAT, jvm_encrypt
 from tests.sdk_events import partition_sizes, read_events, send
 
-ROOT = Path(__file__).resolve().parents[2]
-# Our source needs Spark 4: it reads in a child process of the main virtualenv (`make venv`).
-SPARK4_PYTHON = Path(os.environ.get("HUBSTREAM_SPARK4_PYTHON", ROOT / ".venv" / "bin" / "python"))
+from .conftest import REPOSITORY
+from .test_connector_parity import spark4_python
+
 SINK_HUBS = ("sink-batch", "sink-binary", "sink-stream", "sink-sdk-keys")
 SINK_CONFIG = '[keys]\nRootManageSharedAccessKey = "SAS_KEY_VALUE"\n' + "".join(
     f'[[hubs]]\nname = "{hub}"\npartitions = 4\n' for hub in SINK_HUBS
@@ -214,34 +212,18 @@ def test_write_stream_sends_each_row_once_across_restarts(
 
 
 def test_our_spark4_source_reads_what_the_connector_wrote(
-    emulator: EmulatorProcess, batch_written: list[Event]
+    spark: SparkSession, emulator: EmulatorProcess, batch_written: list[Event], tmp_path: Path
 ) -> None:
-    assert SPARK4_PYTHON.exists(), (
-        f"{SPARK4_PYTHON} does not exist: run `make venv` (our source needs Spark 4), or point "
-        "HUBSTREAM_SPARK4_PYTHON at a Python with hubstream and pyspark 4"
-    )
+    out = tmp_path / "ours"
     done = subprocess.run(
-        [
-            str(SPARK4_PYTHON),
-            "-m",
-            "tests.connector.sink_read_back",
-            emulator.connection_string,
-            "sink-batch",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "PYSPARK_PYTHON": str(SPARK4_PYTHON)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
+        [spark4_python(), "-m", "tests.connector.read_with_our_source", emulator.connection_string,
+         "sink-batch", "$Default", str(out)],
+        cwd=REPOSITORY, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "pyspark 4." in done.stdout, done.stdout
     ours = sorted(
-        (
-            row["partition"],
-            base64.b64decode(row["body"]),
-            row["partitionKey"],
-            tuple(sorted(row["properties"].items())),
-        )
-        for row in map(json.loads, done.stdout.splitlines())
+        (row["Partition"], row["Body"].encode(), row["partitionKey"], sink_properties(row["properties"]))
+        for row in spark.read.parquet(str(out)).collect()
     )
     assert ours == sorted(batch_written)
