@@ -114,7 +114,7 @@ lint: venv ## ruff and mypy over the code and the tests
 	$(VENV)/bin/ruff format --check amqp10 eventhubs hubclient emulator conf producers jobs demos bench tests notebooks
 	$(VENV)/bin/mypy amqp10 eventhubs hubclient emulator conf producers jobs demos bench tests
 
-bench: venv ## run the benchmarks
+bench: venv java $(SPARK3_VENV)/.hubstream ## run the benchmarks (the connector's in .venv-spark3, built if missing)
 	$(VENV_PY) -m bench
 
 bench-sink: venv ## only the sink benchmarks: our sender and engine vs the SDK producer, the Spark sink
