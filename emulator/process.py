@@ -144,15 +144,18 @@ class EmulatorProcess:
         self.stop()
 
 
-def free_loopback_host(port: int) -> str:
-    """A loopback address whose `port` is free: 127.0.0.1 if it is, else another of 127.0.0.0/8.
+def free_loopback_host(port: int, *, prefer_localhost: bool = True) -> str:
+    """A loopback address whose `port` is free: 127.0.0.1 if it is (and preferred), else another of
+    127.0.0.0/8.
 
     For clients that dial a fixed port whatever the connection string says (the Java Event Hubs client
     under the Scala connector dials 5671): emulators side by side each take their own address instead.
+    Tests pass `prefer_localhost=False`, so they do not race a developer's emulator for 127.0.0.1.
     """
-    candidates = ["127.0.0.1"] + [
-        f"127.0.{random.randint(1, 254)}.{random.randint(1, 254)}" for _ in range(50)
+    others = [
+        f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(1, 254)}" for _ in range(50)
     ]
+    candidates = (["127.0.0.1"] if prefer_localhost else []) + others
     for host in candidates:
         with socket.socket() as probe:
             try:

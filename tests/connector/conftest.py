@@ -72,13 +72,20 @@ def connector_hub(tmp_path_factory: pytest.TempPathFactory, ca: LocalCA) -> Iter
     folder = tmp_path_factory.mktemp("emulator")
     config = folder / "config.toml"
     config.write_text(CONFIG)
-    host = free_loopback_host(AMQPS_PORT)
-    extra = ["--host", host, "--no-websocket", "--health-port", "-1"]
-    process = EmulatorProcess(
-        config=config, extra_args=extra, ca_dir=ca.directory, tls_port=AMQPS_PORT, log_file=folder / "log"
-    )
+    for attempt in range(3):  # another process may take the address between the probe and the start
+        host = free_loopback_host(AMQPS_PORT, prefer_localhost=False)
+        extra = ["--host", host, "--no-websocket", "--health-port", "-1"]
+        process = EmulatorProcess(
+            config=config, extra_args=extra, ca_dir=ca.directory, tls_port=AMQPS_PORT, log_file=folder / "log"
+        )
+        try:
+            process.start()
+            break
+        except RuntimeError:
+            if attempt == 2:
+                raise
     with process:
-        yield ConnectorHub(process, "localhost" if host == "127.0.0.1" else host)
+        yield ConnectorHub(process, host)
 
 
 @pytest.fixture(scope="session")
