@@ -164,7 +164,7 @@ def run(events: int) -> list[Figure]:
         root = Path(tmp)
         (root / "emulator.toml").write_text(CONFIG)
         ca = LocalCA.load_or_create(root / "ca")
-        host = free_loopback_host(AMQPS_PORT)
+        host = free_loopback_host(AMQPS_PORT, prefer_localhost=False)
         emulator = EmulatorProcess(
             data_dir=root / "data",
             config=root / "emulator.toml",

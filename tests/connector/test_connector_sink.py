@@ -53,7 +53,7 @@ SinkOptions = Callable[[str], dict[str, str]]  # hub -> the connector's options
 @pytest.fixture(scope="module")
 def sink_host() -> str:
     """A loopback address with 5671 free: the Java client dials 5671 whatever the connection string says."""
-    return free_loopback_host(5671)
+    return free_loopback_host(5671, prefer_localhost=False)
 
 
 @pytest.fixture(scope="module")
