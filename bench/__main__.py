@@ -14,7 +14,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Benchmark the emulator with the azure-eventhub SDK (ingest, egress, memory), the Spark "
-        "job, and hubstream's own sender and Spark sink (sink). "
+        "job, hubstream's own sender and Spark sink (sink), and the Scala connector on Spark 3.5 beside our "
+        "source (connector). "
         "Figures are printed and compared with targets; nothing is asserted.",
     )
     parser.add_argument(
