@@ -90,19 +90,11 @@ def connector_hub(tmp_path_factory: pytest.TempPathFactory, ca: LocalCA) -> Iter
 
 @pytest.fixture(scope="session")
 def spark(ca: LocalCA) -> Iterator[Any]:
-    from pyspark.sql import SparkSession
+    from tests.local_spark import local_session
 
     store = java_truststore_with_jdk_cas(ca)
-    builder = SparkSession.builder.master("local[2]").appName("hubstream-connector-tests")
-    for key, value in connector_packages_conf(IVY_DIR, java_options(store)).items():
-        builder = builder.config(key, value)
-    session = (
-        builder.config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
+    session = local_session(
+        "hubstream-connector-tests", connector_packages_conf(IVY_DIR, java_options(store))
     )
-    session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()

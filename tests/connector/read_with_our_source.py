@@ -8,28 +8,17 @@ emulator the Spark 3.5 side (the Scala connector) read.
 
 from __future__ import annotations
 
-import os
 import sys
 
 
 def main(argv: list[str]) -> int:
     connection_string, hub, consumer_group, out = argv
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from pyspark.sql import SparkSession
-
     from jobs.datasource import register
     from jobs.datasource.options import CONNECTION_STRING, CONSUMER_GROUP, NAME
     from tests.connector.parity import parity_frame
+    from tests.local_spark import local_session
 
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .appName("hubstream-parity-spark4")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
+    spark = local_session("hubstream-parity-spark4")
     try:
         fmt = register(spark)
         options = {CONNECTION_STRING: connection_string, NAME: hub, CONSUMER_GROUP: consumer_group}
