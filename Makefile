@@ -18,7 +18,7 @@ AZURITE_BIN := .azurite/node_modules/.bin/azurite
 AZURITE_STAMP := .azurite/.installed-$(AZURITE_VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv java node azurite-install azurite run-consumers test test-spark3 test-compat lint bench bench-sink emulator run wheel clean
+.PHONY: help venv java node azurite-install azurite run-consumers test test-spark3 test-compat test-connector lint bench bench-sink emulator run run-connector wheel clean
 
 help: ## list the targets
 	@echo "Usage: make TARGET"
@@ -110,6 +110,24 @@ $(SPARK3_VENV)/.installed:
 test-spark3: java $(SPARK3_VENV)/.installed ## run the transforms' tests on Spark 3.5 (the Scala connector's clusters)
 	PYTHONPATH=. $(SPARK3_VENV)/bin/pytest --noconftest -p no:cacheprovider tests/jobs/test_transforms.py $(PYTEST_ARGS)
 
+# The Scala connector (com.microsoft.azure:azure-eventhubs-spark_2.12:2.3.22) on Spark 3.5, in .venv-spark3
+# with hubstream installed editable (no extra: the venv keeps its pyspark 3.5), for the emulator and the
+# producer beside it. Spark fetches the connector's jars from Maven Central through Ivy into .ivy2/ here,
+# once: later runs and a fresh clone's second run read them from there.
+IVY_DIR ?= .ivy2
+$(SPARK3_VENV)/.hubstream: pyproject.toml $(SPARK3_VENV)/.installed
+	$(SPARK3_VENV)/bin/pip install -e .
+	@touch $@
+
+run-connector: java $(SPARK3_VENV)/.hubstream ## the tutorial's reader: the Scala connector on Spark 3.5 reads the emulator over TLS
+	$(SPARK3_VENV)/bin/python -m demos.read_with_connector
+
+# --confcutdir: only tests/connector/conftest.py (the suite's conftest needs Spark 4). The parity test runs
+# our source on Spark 4 in .venv (HUBSTREAM_SPARK4_PYTHON) beside the connector on 3.5.
+test-connector: java venv $(SPARK3_VENV)/.hubstream ## the Scala connector on Spark 3.5 against the emulator over TLS, and beside our source on Spark 4
+	HUBSTREAM_SPARK4_PYTHON=$(VENV_PY) $(SPARK3_VENV)/bin/pytest --confcutdir=tests/connector -p no:cacheprovider \
+		tests/connector $(PYTEST_ARGS)
+
 # Spark 4.0 and 4.1 (Databricks Runtime 17.3 LTS and 18), each in its own virtualenv (.venv-spark40,
 # .venv-spark41) with hubstream installed editable: the source's streaming tests, batch caps, restarts,
 # starting positions, data loss and Spark Connect (a local Connect server of that version).
@@ -138,7 +156,7 @@ lint: venv ## ruff and mypy over the code and the tests
 	$(VENV)/bin/ruff format --check amqp10 eventhubs hubclient emulator azurite conf producers consumers jobs demos bench tests notebooks
 	$(VENV)/bin/mypy amqp10 eventhubs hubclient emulator azurite conf producers consumers jobs demos bench tests
 
-bench: venv ## run the benchmarks
+bench: venv java $(SPARK3_VENV)/.hubstream ## run the benchmarks (the connector's in .venv-spark3, built if missing)
 	$(VENV_PY) -m bench
 
 bench-sink: venv ## only the sink benchmarks: our sender and engine vs the SDK producer, the Spark sink

@@ -14,7 +14,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Benchmark the emulator with the azure-eventhub SDK (ingest, egress, memory), the Spark "
-        "job, and hubstream's own sender and Spark sink (sink). "
+        "job, hubstream's own sender and Spark sink (sink), and the Scala connector on Spark 3.5 beside our "
+        "source (connector). "
         "Figures are printed and compared with targets; nothing is asserted.",
     )
     parser.add_argument(
@@ -24,16 +25,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--only",
-        choices=["ingest", "egress", "memory", "producer", "job", "sink", "tls", "capture"],
+        choices=["ingest", "egress", "memory", "producer", "job", "sink", "tls", "capture", "connector"],
         help="run one measurement (sink: our sender, the producers' engines and the Spark sink; "
         "tls: ingest and egress over TLS and WebSockets beside plain AMQP; capture: ingest with and "
-        "without Capture)",
+        "without Capture; connector: the Scala connector on Spark 3.5 beside our source on Spark 4, "
+        "needs .venv-spark3)",
     )
     parser.add_argument(
         "--ingest-events", type=int, help="events per ingest run (default 300,000; quick 30,000)"
     )
     parser.add_argument(
         "--sink-rows", type=int, help="rows the Spark sink writes (default 1,000,000; quick 100,000)"
+    )
+    parser.add_argument(
+        "--connector-events",
+        type=int,
+        help="events the connector and our source each read (default: --stored-events)",
     )
     parser.add_argument(
         "--stored-events",
@@ -48,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     ingest_events = args.ingest_events or (30_000 if args.quick else 300_000)
     stored_events = args.stored_events or (100_000 if args.quick else 1_000_000)
     sink_rows = args.sink_rows or (100_000 if args.quick else 1_000_000)
-    everything = {"ingest", "egress", "memory", "producer", "job", "sink", "tls", "capture"}
+    everything = {"ingest", "egress", "memory", "producer", "job", "sink", "tls", "capture", "connector"}
     wanted = {args.only} if args.only else everything
     started = time.monotonic()
     figures: list[Figure] = []
@@ -98,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         from . import capture
 
         figures += capture.run(ingest_events)
+
+    if "connector" in wanted:
+        from . import connector
+
+        figures += connector.run(args.connector_events or stored_events)
 
     print(f"\n== summary ({time.monotonic() - started:.0f} s, {'quick' if args.quick else 'full'} sizes)")
     print(table([f.row() for f in figures], ("bench", "figure", "value", "target", "")))

@@ -18,7 +18,7 @@ from amqp10.errors import DecodeError
 from amqp10.performatives import Error
 from eventhubs import nodes
 from eventhubs.errors import EventHubsError, ResourceLimitError
-from eventhubs.links import EPOCH, entity_path, parse_receiver_address
+from eventhubs.links import EPOCH, RECEIVER_NAME, entity_path, parse_receiver_address
 
 from .authorization import Authorization
 from .config import LISTEN, SEND
@@ -30,9 +30,15 @@ from .publishers import Publisher
 log = logging.getLogger("emulator.connection")
 
 
-def consumer_entity(hub: str, consumer_group: str) -> str:
-    """The entity a reader's token must cover: the consumer group (the SDK's audience names it)."""
-    return f"{hub}/consumergroups/{consumer_group}"
+def consumer_entity(hub: str, consumer_group: str, partition_id: str) -> str:
+    """The entity a reader's token must cover: the partition it reads, as the service checks.
+
+    A token for the namespace, the hub or the consumer group covers it (azure-eventhub's audience names
+    the hub), and so does one for the partition itself, the audience the Java client (azure-eventhubs
+    3.x, under the Scala connector) puts for each receiver: `amqp://<host>/<hub>/ConsumerGroups/<group>/
+    Partitions/<id>`.
+    """
+    return f"{hub}/consumergroups/{consumer_group}/partitions/{partition_id}"
 
 
 class Handler:
@@ -95,9 +101,10 @@ class Handler:
         """(entity path, right) an entity link needs; None for the request/response nodes' links."""
         ctx = link.context
         if isinstance(ctx, Publisher):
-            return ctx.hub.name, SEND
+            return ctx.entity, SEND
         if isinstance(ctx, Consumer):
-            return consumer_entity(ctx.hub.name, ctx.receiver.consumer_group), LISTEN
+            receiver = ctx.receiver
+            return consumer_entity(ctx.hub.name, receiver.consumer_group, receiver.partition_id), LISTEN
         return None
 
     def connection_lost(self) -> None:
@@ -148,8 +155,8 @@ class Handler:
         try:
             if isinstance(ctx, Publisher):
                 if self.clock() >= ctx.authorized_until:  # the token may have expired since attach
-                    self.authorization.require(ctx.hub.name, SEND)
-                    ctx.authorized_until = self.authorization.expiry(ctx.hub.name, SEND) or 0
+                    self.authorization.require(ctx.entity, SEND)
+                    ctx.authorized_until = self.authorization.expiry(ctx.entity, SEND) or 0
                 ctx.publish(self.namespace, event.payload, event.message_format)
             elif isinstance(ctx, Requests):
                 self._request(ctx.node, event.payload)
@@ -204,13 +211,15 @@ class Handler:
         hub = self.namespace.hub(source.hub)
         group = self.namespace.consumer_group(hub, source.consumer_group)
         partition_id = self.namespace.check_partition(hub, source.partition_id)
-        self.authorization.require(consumer_entity(hub.name, group), LISTEN)
+        self.authorization.require(consumer_entity(hub.name, group, partition_id), LISTEN)
         partition_log = self.namespace.log(hub, partition_id)
         start = start_sequence(link, partition_log)
         epoch = epoch_of(link)
+        identifier = link.properties.get(RECEIVER_NAME)
         receiver = Receiver(
-            hub.name, group, partition_id, epoch, link.name, kick=lambda exc: self._kick(link, exc)
-        )
+            hub.name, group, partition_id, epoch, "nil" if identifier is None else str(identifier),
+            kick=lambda exc: self._kick(link, exc),
+        )  # fmt: skip
         self.namespace.open_receiver(receiver)
         ctx = Consumer(
             hub, partition_log, receiver, start, wants_runtime_metrics(link),

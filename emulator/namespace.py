@@ -30,7 +30,10 @@ MAX_NON_EPOCH_RECEIVERS = 5  # per consumer group and partition, as the service 
 
 @dataclass(eq=False)
 class Receiver:
-    """A reader of one partition through one consumer group; `kick` detaches it when its link is stolen."""
+    """A reader of one partition through one consumer group; `kick` detaches it when its link is stolen.
+
+    `name` is the identifier the client gave (`com.microsoft:receiver-name`), or 'nil' as the service says.
+    """
 
     hub: str
     consumer_group: str
@@ -132,36 +135,48 @@ class Namespace:
         self._listeners.get((hub.name, partition_id), set()).discard(listener)
 
     def open_receiver(self, receiver: Receiver) -> None:
-        """Admit a receiver under the service's epoch rules, kicking those it supersedes."""
+        """Admit a receiver under the service's epoch rules, kicking those it supersedes.
+
+        The refusals and the detach carry the service's own texts (as clients and users quote them:
+        the Java client raises them as ReceiverDisconnectedException / QuotaExceededException), with
+        receivers named by their `com.microsoft:receiver-name` identifier, or 'nil' without one.
+        """
         key = (receiver.hub, receiver.consumer_group, receiver.partition_id)
         current = self._receivers.setdefault(key, [])
         epochs = [r.epoch for r in current if r.epoch is not None]
-        where = f"partition '{receiver.partition_id}' of consumer group '{receiver.consumer_group}'"
         if receiver.epoch is None:
             if epochs:
                 raise LinkStolenError(
-                    f"Receiver '{receiver.name}' without an epoch cannot open on {where}: a receiver with "
-                    f"epoch {max(epochs)} owns it.",
+                    f"At least one receiver for the endpoint is created with epoch of '{max(epochs)}', "
+                    "and so non-epoch receiver is not allowed. Either reconnect with a higher epoch, or "
+                    "make sure all epoch receivers are closed or disconnected.",
                 )
             if len(current) >= MAX_NON_EPOCH_RECEIVERS:
                 raise ResourceLimitError(
-                    f"At most {MAX_NON_EPOCH_RECEIVERS} receivers may read {where} at once.",
+                    "Exceeded the maximum number of allowed receivers per partition in a consumer group "
+                    f"which is {MAX_NON_EPOCH_RECEIVERS}. List of connected receivers - "
+                    + ", ".join(r.name for r in current)
+                    + ".",
                 )
             current.append(receiver)
             return
         if epochs and receiver.epoch < max(epochs):
             raise LinkStolenError(
-                f"Receiver '{receiver.name}' with epoch {receiver.epoch} cannot open on {where}: a receiver "
-                f"with the higher epoch {max(epochs)} owns it.",
+                f"A receiver with a higher epoch '{max(epochs)}' already exists. A new receiver with "
+                f"epoch {receiver.epoch} cannot be created. Make sure you are creating receiver with "
+                "increasing epoch value to ensure connectivity, or ensure all old epoch receivers are closed "
+                "or disconnected.",
             )
-        stolen = LinkStolenError(
-            f"New receiver '{receiver.name}' with higher epoch of '{receiver.epoch}' is created hence "
-            "current "
-            f"receiver is being disconnected from {where}.",
-        )
         self._receivers[key] = [receiver]
         for old in current:
-            old.kick(stolen)
+            old_epoch = "nil" if old.epoch is None else old.epoch
+            old.kick(
+                LinkStolenError(
+                    f"New receiver '{receiver.name}' with higher epoch of '{receiver.epoch}' is created "
+                    f"hence current receiver '{old.name}' with epoch '{old_epoch}' is getting disconnected. "
+                    "If you are recreating the receiver, make sure a higher epoch is used.",
+                )
+            )
 
     def close_receiver(self, receiver: Receiver) -> None:
         key = (receiver.hub, receiver.consumer_group, receiver.partition_id)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -32,6 +34,7 @@ class EmulatorProcess:
         extra_args: Sequence[str] = (),
         log_file: Path | None = None,
         ca_dir: Path | None = None,
+        tls_port: int = 0,
     ) -> None:
         self.data_dir = data_dir
         self.config = config
@@ -41,7 +44,7 @@ class EmulatorProcess:
         self.process: subprocess.Popen[str] | None = None
         self.connection_string = ""
         self.port = 0
-        self.tls_port = 0
+        self.tls_port = tls_port
         self.ws_port = 0
         self.ca_file: Path | None = None
         self.output: list[str] = []
@@ -119,6 +122,14 @@ class EmulatorProcess:
         self.stop()
         return self.start(timeout, port=self.port)
 
+    def azure_connection_string(self, host: str, hub: str | None = None) -> str:
+        """Its key in a connection string as the portal gives it (no UseDevelopmentEmulator): clients
+        then dial TLS on 5671 of `host`, where this emulator must serve (`tls_port=5671`)."""
+        fields = dict(part.split("=", 1) for part in self.connection_string.split(";") if "=" in part)
+        text = f"Endpoint=sb://{host}/;SharedAccessKeyName={fields['SharedAccessKeyName']};"
+        text += f"SharedAccessKey={fields['SharedAccessKey']}"
+        return text + (f";EntityPath={hub}" if hub else "")
+
     @property
     def pid(self) -> int:
         assert self.process is not None
@@ -131,3 +142,25 @@ class EmulatorProcess:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def free_loopback_host(port: int, *, prefer_localhost: bool = True) -> str:
+    """A loopback address whose `port` is free: 127.0.0.1 if it is (and preferred), else another of
+    127.0.0.0/8.
+
+    For clients that dial a fixed port whatever the connection string says (the Java Event Hubs client
+    under the Scala connector dials 5671): emulators side by side each take their own address instead.
+    Tests pass `prefer_localhost=False`, so they do not race a developer's emulator for 127.0.0.1.
+    """
+    others = [
+        f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(1, 254)}" for _ in range(50)
+    ]
+    candidates = (["127.0.0.1"] if prefer_localhost else []) + others
+    for host in candidates:
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return host
+    raise RuntimeError(f"no loopback address has port {port} free (tried {len(candidates)})")

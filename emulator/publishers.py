@@ -28,8 +28,17 @@ class Publisher:
         partition_id = (
             None if target.partition_id is None else namespace.check_partition(hub, target.partition_id)
         )
-        authorization.require(hub.name, SEND)
-        return cls(hub, partition_id)
+        publisher = cls(hub, partition_id)
+        authorization.require(publisher.entity, SEND)
+        return publisher
+
+    @property
+    def entity(self) -> str:
+        """What its token must cover: the hub, or the partition it sends to (the Java client's audience
+        for a partition sender is `amqp://<host>/<hub>/Partitions/<id>`)."""
+        if self.partition_id is None:
+            return self.hub.name
+        return f"{self.hub.name}/partitions/{self.partition_id}"
 
     def publish(self, namespace: Namespace, payload: bytes, message_format: int) -> None:
         """Store a transfer's events; they are stored when this returns."""

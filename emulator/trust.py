@@ -3,13 +3,19 @@
 Nothing here touches system-wide trust. `--trust-certifi` appends the CA to the certifi bundle of the
 Python running this command (a virtualenv's own copy: the azure-eventhub SDK reads only
 `certifi.where()`, not SSL_CERT_FILE); `--untrust-certifi` takes it out again. `--java-truststore`
-writes a PKCS#12 truststore beside the CA for the JVM (Spark, the Scala connector's Java client).
+writes a PKCS#12 truststore beside the CA for the JVM (Spark, the Scala connector's Java client);
+with `--with-jdk-cas` that truststore also holds the JDK's own CAs (keytool copies them), which a JVM that
+fetches anything from the internet needs: Spark resolving `spark.jars.packages` from Maven Central does.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from .tls import TRUSTSTORE_PASSWORD, LocalCA, ca_dir
@@ -38,7 +44,62 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"write {ca_dir()}/truststore.p12 (this CA only) and print Spark's JVM options for it",
     )
+    parser.add_argument(
+        "--with-jdk-cas",
+        action="store_true",
+        help=f"with --java-truststore: write {ca_dir()}/{JDK_TRUSTSTORE} instead, the JDK's CAs and this one "
+        "(for a JVM that also reaches public hosts, e.g. Spark fetching --packages from Maven Central)",
+    )
     return parser
+
+
+JDK_TRUSTSTORE = "cacerts-and-emulator.p12"
+
+
+def jdk_cacerts(java_home: Path | None = None) -> Path:
+    """The JDK's own truststore: $JAVA_HOME's, else that of the `java` on PATH."""
+    if java_home is None:
+        if os.environ.get("JAVA_HOME"):
+            java_home = Path(os.environ["JAVA_HOME"])
+        else:
+            java = shutil.which("java")
+            if java is None:
+                raise FileNotFoundError("no JDK: neither JAVA_HOME nor `java` on PATH (install Java 17+)")
+            java_home = Path(java).resolve().parent.parent
+    cacerts = java_home / "lib" / "security" / "cacerts"
+    if not cacerts.exists():
+        raise FileNotFoundError(f"{cacerts} does not exist: is {java_home} a JDK? Set JAVA_HOME to one")
+    return cacerts
+
+
+def java_truststore_with_jdk_cas(ca: LocalCA, java_home: Path | None = None) -> Path:
+    """A PKCS#12 truststore beside the CA holding the JDK's CAs and this one (password `changeit`).
+
+    keytool, not Python, reads the JDK's store: Debian's is a JKS file, which no Python library here reads.
+    """
+    cacerts = jdk_cacerts(java_home)
+    keytool = shutil.which("keytool", path=str(cacerts.parent.parent.parent / "bin")) or shutil.which(
+        "keytool"
+    )
+    if keytool is None:
+        raise FileNotFoundError("keytool is not installed beside java; it comes with every JDK/JRE")
+    target = ca.directory / JDK_TRUSTSTORE
+    with tempfile.TemporaryDirectory(dir=ca.directory) as tmp:
+        store = Path(tmp) / JDK_TRUSTSTORE
+        common = ["-noprompt", "-storetype", "PKCS12", "-storepass", TRUSTSTORE_PASSWORD]
+        for command in (
+            [keytool, "-importkeystore", "-noprompt", "-srckeystore", str(cacerts), "-srcstorepass",
+             TRUSTSTORE_PASSWORD, "-destkeystore", str(store), "-deststoretype", "PKCS12",
+             "-deststorepass", TRUSTSTORE_PASSWORD],
+            [keytool, "-importcert", *common, "-alias", "hubstream-emulator-ca", "-file", str(ca.cert_file),
+             "-keystore", str(store)],
+        ):  # fmt: skip
+            done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+            if done.returncode != 0:
+                raise RuntimeError(f"{' '.join(command[:2])} failed: {done.stdout}{done.stderr}".strip())
+        store.chmod(0o644)
+        os.replace(store, target)
+    return target
 
 
 def certifi_bundle() -> Path:
@@ -101,6 +162,8 @@ Node (@azure/event-hubs):
 
 JVM (Spark, the Scala connector's Java client, azure-messaging-eventhubs):
   python -m emulator ca --java-truststore   # writes {ca.directory / "truststore.p12"}
+  (add --with-jdk-cas for {ca.directory / JDK_TRUSTSTORE}: the JDK's CAs and this one, for a JVM
+   that also reaches public hosts, e.g. Spark fetching --packages from Maven Central)
   then pass to Spark:
     --conf "spark.driver.extraJavaOptions={java_options(ca.directory / "truststore.p12")}"
     --conf "spark.executor.extraJavaOptions=<the same>"
@@ -126,8 +189,11 @@ def main(argv: list[str]) -> int:
         removed = untrust_certifi(bundle)
         print(f"{'removed from' if removed else 'not in'} {bundle}: the hubstream local CA")
         return 0
+    if args.with_jdk_cas and not args.java_truststore:
+        print("error: --with-jdk-cas goes with --java-truststore", file=sys.stderr)
+        return 2
     if args.java_truststore:
-        store = ca.java_truststore()
+        store = java_truststore_with_jdk_cas(ca) if args.with_jdk_cas else ca.java_truststore()
         print(f"wrote {store} (password {TRUSTSTORE_PASSWORD}); Spark options:")
         print(f'  --conf "spark.driver.extraJavaOptions={java_options(store)}"')
         print(f'  --conf "spark.executor.extraJavaOptions={java_options(store)}"')

@@ -15,6 +15,7 @@ from amqp10.types import Symbol
 from .errors import NotFoundError
 
 EPOCH = Symbol("com.microsoft:epoch")  # link property: an exclusive receiver's epoch
+RECEIVER_NAME = Symbol("com.microsoft:receiver-name")  # link property: a receiver's identifier, if given
 RUNTIME_METRIC = Symbol("com.microsoft:enable-receiver-runtime-metric")  # capability: last-enqueued info
 GEOREPLICATION = Symbol("com.microsoft:georeplication")  # capability: offsets as the service gives them
 

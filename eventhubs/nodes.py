@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from amqp10.message import Message, Properties
-from amqp10.types import Array, Timestamp
+from amqp10.types import Array, Int, Timestamp
 
 CBS = "$cbs"
 MANAGEMENT = "$management"
@@ -26,6 +26,9 @@ EVENTHUB = "com.microsoft:eventhub"
 PARTITION = "com.microsoft:partition"
 
 _TIMESTAMPS = frozenset({"created_at", "last_enqueued_time_utc"})
+# The service sends these as AMQP int, not long: the Java client (azure-eventhubs 3.x) casts them with
+# `(int)`, which a long fails with ClassCastException.
+_INTS = frozenset({"partition_count"})
 
 
 @dataclass(frozen=True)
@@ -94,8 +97,9 @@ def encode_reply(request: Request, status: int, description: str, body: Any = No
     reply = Message(
         properties=Properties(correlation_id=request.message_id, to=request.reply_to),
         # azure-eventhub reads "status-description" for $cbs but "statusDescription" for $management.
+        # The status code is an AMQP int, as the service sends it: the Java client casts it with `(int)`.
         application_properties={
-            "status-code": status,
+            "status-code": Int(status),
             "status-description": description,
             "statusDescription": description,
         },
@@ -120,6 +124,8 @@ def properties_body(kind: str, properties: dict[str, Any]) -> dict[Any, Any]:
     for key, value in properties.items():
         if key in _TIMESTAMPS:
             value = Timestamp(value)
+        elif key in _INTS:
+            value = Int(value)
         elif key == "partition_ids":
             value = Array(value, element=str)
         wire[key] = value

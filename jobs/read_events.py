@@ -24,7 +24,6 @@ if not __package__:
 from conf import Settings
 from conf.settings import JobSettings
 from jobs.batch_reporter import BatchReporter, RunSummary, print_line
-from jobs.datasource import register
 from jobs.datasource.connector import CONNECTOR_FORMAT, connector_options, starting_position_json
 from jobs.datasource.options import (
     CONNECTION_STRING,
@@ -37,7 +36,6 @@ from jobs.datasource.options import (
     NAMESPACE,
     STARTING_POSITION,
 )
-from jobs.datasource.read_limits import ADMISSION_CONTROL
 from jobs.transforms import for_file_sink, readable
 from jobs.trigger import Trigger, parse_trigger
 
@@ -104,6 +102,8 @@ def build_stream(
         fmt = CONNECTOR_FORMAT
         options = connector_options(settings, spark, max_events_per_trigger=limit, starting_position=position)
     else:
+        from jobs.datasource import register
+
         fmt = register(spark)
         options = source_options(settings, max_events_per_trigger=limit, starting_position=position)
     return spark.readStream.format(fmt).options(**options).load()
@@ -127,6 +127,24 @@ def _check_connector_settings(settings: Settings) -> None:
             f"{'it' if len(unsupported) == 1 else 'them'} from the profile and the command line, or read "
             "with hubstream's own source (use_connector = false, Spark 4.2+)"
         )
+
+
+def _one_batch_per_run(settings: Settings) -> str | None:
+    """Why an available-now run reads one capped batch here, or None when it reads everything.
+
+    Spark wraps a source without admission control for available-now: it asks for the latest offset once,
+    which the cap limits, and reads up to it in one batch. The Scala connector's source is such a source
+    (a Spark 3 `Source`); ours is on Spark 4.0/4.1.
+    """
+    one = "available-now reads one batch of at most maxEventsPerTrigger per run"
+    drain = "run again for the next, or use processing-time:0 with --timeout to drain the hub"
+    if settings.job.use_connector:
+        return f"note: with the Scala connector {one}; {drain}"
+    from jobs.datasource.read_limits import ADMISSION_CONTROL
+
+    if ADMISSION_CONTROL:
+        return None
+    return f"note: on Spark 4.0/4.1 {one}; {drain}"
 
 
 def transform(events: DataFrame, sink: str) -> DataFrame:
@@ -182,11 +200,8 @@ def run(
     """Extract, transform, load, and wait: until available-now is done, `timeout` passes or Ctrl-C."""
     chosen = trigger if trigger is not None else settings.job.trigger
     trig = parse_trigger(chosen) if isinstance(chosen, str) else chosen
-    if trig.available_now and not settings.job.use_connector and not ADMISSION_CONTROL:
-        say(
-            "note: on Spark 4.0/4.1 available-now reads one batch of at most maxEventsPerTrigger per run; "
-            "run again for the next, or use processing-time:0 with --timeout to drain the hub"
-        )
+    if trig.available_now and (note := _one_batch_per_run(settings)):
+        say(note)
     with tempfile.TemporaryDirectory(prefix="hubstream-checkpoint-") as scratch:
         where = checkpoint or settings.job.checkpoint_dir or scratch
         events = build_stream(

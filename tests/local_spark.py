@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 
 from pyspark.sql import SparkSession
 
 
-def local_session(app_name: str) -> SparkSession:
-    """2 cores, few shuffle partitions, no UI, UTC; Python workers run this interpreter (the venv's)."""
+def local_session(app_name: str, conf: Mapping[str, str] | None = None) -> SparkSession:
+    """2 cores, few shuffle partitions, no UI, UTC; Python workers run this interpreter (the venv's);
+    `conf` adds settings (e.g. the Scala connector's packages)."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.master("local[2]").appName(app_name)
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
     session = (
-        SparkSession.builder.master("local[2]")
-        .appName(app_name)
-        .config("spark.ui.enabled", "false")
+        builder.config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.sql.session.timeZone", "UTC")
         .getOrCreate()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .options import CONNECTION_STRING, CONSUMER_GROUP, MAX_EVENTS, STARTING_POSITION
@@ -21,14 +22,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONNECTOR_FORMAT",
+    "CONNECTOR_JAR",
     "CONNECTOR_PACKAGE",
     "ConnectorError",
     "connector_options",
+    "connector_packages_conf",
     "starting_position_json",
 ]
 
 CONNECTOR_FORMAT = "eventhubs"
 CONNECTOR_PACKAGE = "com.microsoft.azure:azure-eventhubs-spark_2.12:2.3.22"
+# Where Ivy keeps the connector's jar under `spark.jars.ivy` once it has fetched it.
+CONNECTOR_JAR = "jars/com.microsoft.azure_azure-eventhubs-spark_2.12-2.3.22.jar"
 _UTILS_CLASS = "org.apache.spark.eventhubs.EventHubsUtils"
 POSITION_FORMS = (
     "'-1' (from the start), '@latest' (new events only), 'seq:N' (a sequence number) or an ISO time"
@@ -67,6 +72,18 @@ def starting_position_json(value: str) -> str:
         "isInclusive": True,
     }
     return json.dumps(position, separators=(",", ":"))
+
+
+def connector_packages_conf(ivy_dir: str | Path, java_options: str | None = None) -> dict[str, str]:
+    """Spark settings that fetch the connector and its dependencies from Maven Central through Ivy, as
+    `spark-submit --packages` does, into `ivy_dir` (fetched once, then read from there); `java_options`
+    go to the driver's and the executors' JVMs (e.g. a truststore: the Java client checks TLS with the
+    JVM's default trust)."""
+    conf = {"spark.jars.packages": CONNECTOR_PACKAGE, "spark.jars.ivy": str(Path(ivy_dir).resolve())}
+    if java_options:
+        conf["spark.driver.extraJavaOptions"] = java_options
+        conf["spark.executor.extraJavaOptions"] = java_options
+    return conf
 
 
 def with_entity_path(connection_string: str, hub: str) -> str:

@@ -133,6 +133,29 @@ def test_tolerated_forms(expr: str | bytes, expected: StartPosition) -> None:
     assert parse_selector(expr) == expected
 
 
+# The Java client under the Scala connector (azure-eventhubs 3.3.0, EventPositionImpl.getExpression):
+# String.format("amqp.annotation.%s >%s '%s'", name, inclusive ? "=" : "", value); enqueued time is always
+# ">" in epoch ms, start of stream is offset "-1" inclusive, end of stream "@latest" exclusive.
+JAVA_FORMAT = "amqp.annotation.%s >%s '%s'"
+
+
+@pytest.mark.parametrize(
+    ("name", "inclusive", "value", "expected"),
+    [
+        ("x-opt-offset", True, "-1", FROM_START),
+        ("x-opt-offset", False, "@latest", LATEST),
+        ("x-opt-offset", True, "226", StartPosition("offset", 226, True)),
+        ("x-opt-offset", False, "226", StartPosition("offset", 226, False)),
+        ("x-opt-sequence-number", True, "7", StartPosition("sequence", 7, True)),
+        ("x-opt-sequence-number", False, "7", StartPosition("sequence", 7, False)),
+        ("x-opt-enqueued-time", False, "1796176269487", StartPosition("time", 1796176269487, False)),
+    ],
+)
+def test_the_java_clients_forms(name: str, inclusive: bool, value: str, expected: StartPosition) -> None:
+    expression = JAVA_FORMAT % (name, "=" if inclusive else "", value)
+    assert parse_selector(expression) == expected
+
+
 # --- refusals ------------------------------------------------------------------------------------
 
 

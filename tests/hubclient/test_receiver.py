@@ -153,7 +153,9 @@ def test_a_sixth_receiver_on_a_partition_is_refused_with_the_services_reason(
         for r in receivers[:5]:
             r.open()
         with pytest.raises(
-            EventHubsError, match=r"amqp:resource-limit-exceeded: At most 5 receivers"
+            EventHubsError,
+            match=r"amqp:resource-limit-exceeded: Exceeded the maximum number of allowed receivers per "
+            "partition in a consumer group which is 5",
         ) as caught:
             receivers[5].open()
         assert caught.value.condition == "amqp:resource-limit-exceeded"
