@@ -18,7 +18,7 @@ AZURITE_BIN := .azurite/node_modules/.bin/azurite
 AZURITE_STAMP := .azurite/.installed-$(AZURITE_VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv java node azurite-install azurite run-consumers test test-spark3 test-compat test-connector lint bench bench-sink emulator run run-connector wheel clean
+.PHONY: help venv java node azurite-install azurite run-consumers test test-spark3 test-compat test-connector lint bench bench-sink emulator run run-connector integration-venvs wheel clean
 
 help: ## list the targets
 	@echo "Usage: make TARGET"
@@ -144,6 +144,12 @@ COMPAT_DESELECT := --deselect tests/jobs/test_datasource_stream.py::test_exactly
 	$(PYTHON) -m venv .venv-spark4$*
 	.venv-spark4$*/bin/pip install -e ".[dev]" 'pyspark[connect]==4.$*.*'
 	@touch $@
+
+INTEGRATION_VENVS := $(SPARK3_VENV)/.hubstream $(foreach v,$(COMPAT_SPARK),.venv-spark$(v)/.installed)
+
+# One after the other (-j1): each editable install writes hubstream.egg-info into the tree.
+integration-venvs: ## build the virtualenvs of test-spark3, test-connector and test-compat
+	$(MAKE) -j1 $(INTEGRATION_VENVS)
 
 test-compat: java $(foreach v,$(COMPAT_SPARK),.venv-spark$(v)/.installed) ## the source's streaming and Spark Connect tests on Spark 4.0 and 4.1
 	@set -e; for v in $(COMPAT_SPARK); do \
