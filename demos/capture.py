@@ -23,6 +23,7 @@ from azure.storage.blob import ContainerClient
 from azurite import AzuriteProcess
 from conf import load_settings
 from consumers.capture import ContainerSource, container_source, read_captures, read_events
+from emulator.config import one_hub_config_text
 from emulator.process import EmulatorProcess
 from producers import send_events
 from producers.events import Event
@@ -32,20 +33,16 @@ DEVICES, ROUNDS = 10, 20
 HUB, CONTAINER = "telemetry", "capture"
 WINDOW_S = 2
 STORAGE_ENV = "HUBSTREAM_DEMO_CAPTURE_STORAGE"
-CONFIG = f"""
-[keys]
-RootManageSharedAccessKey = "SAS_KEY_VALUE"
-
-[[hubs]]
-name = "{HUB}"
-partitions = 4
-[hubs.capture]
-enabled = true
-blob_container = "{CONTAINER}"
-connection_string_env = "{STORAGE_ENV}"
-local_testing_time_window_seconds = {WINDOW_S}
-skip_empty_archives = true
-"""
+CONFIG = one_hub_config_text(
+    HUB,
+    4,
+    capture={
+        "blob_container": CONTAINER,
+        "connection_string_env": STORAGE_ENV,
+        "local_testing_time_window_seconds": WINDOW_S,
+        "skip_empty_archives": True,
+    },
+)
 FIELDS = ("id", "timestamp", "uv", "temperature", "humidity")
 
 
