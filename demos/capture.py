@@ -29,6 +29,8 @@ from producers import send_events
 from producers.events import Event
 from producers.sources.telemetry import telemetry
 
+from . import verdict
+
 DEVICES, ROUNDS = 10, 20
 HUB, CONTAINER = "telemetry", "capture"
 WINDOW_S = 2
@@ -132,12 +134,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAILED: readings out of order for {', '.join(out_of_order)}")
     ok = not out_of_order and missing == 0 and duplicated == 0 and report.events == stats.events
     print(f"({time.monotonic() - started:.0f} s)", flush=True)
-    print(
-        f"{'done' if ok else 'FAILED'}: {report.events} events captured in {report.files} Avro files; "
+    return verdict(
+        ok,
+        f"{report.events} events captured in {report.files} Avro files; "
         f"CSV: {devices} devices, {rows} rows, {missing} missing, {duplicated} duplicated",
-        flush=True,
     )
-    return 0 if ok else 1
 
 
 if __name__ == "__main__":
