@@ -24,9 +24,9 @@ from conf.arguments import (
 from conf.settings import load_checkpoint_store
 
 from . import receive_events
-from .outputs import ConsoleOutput, DeviceCsvOutput, JsonLinesOutput, Output
+from .outputs import ConsoleOutput, DeviceCsvOutput, JsonLinesOutput
 from .progress import receive_progress
-from .receiver import CheckpointPolicy, starting_position
+from .receiver import CheckpointPolicy, Output, starting_position
 from .store import CheckpointStoreError
 
 EXAMPLES = """examples:
