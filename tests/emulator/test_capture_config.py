@@ -149,7 +149,8 @@ def test_one_hub_config_text_is_a_file_the_emulator_reads_back(tmp_path: Path):
     assert list(config.hubs) == ["telemetry"] and config.hubs["telemetry"].partition_count == 3
     assert not config.hubs["telemetry"].capture.enabled
 
-    settings = {"blob_container": "logs", "skip_empty_archives": True, "local_testing_time_window_seconds": 2}
+    settings: dict[str, str | int | bool] = {"blob_container": "logs", "skip_empty_archives": True}
+    settings["local_testing_time_window_seconds"] = 2
     path.write_text(one_hub_config_text("telemetry", 3, settings))
     captured = load_config(path).hubs["telemetry"].capture
     assert captured.enabled and captured.blob_container == "logs" and captured.skip_empty_archives
