@@ -158,9 +158,9 @@ test-compat: java $(foreach v,$(COMPAT_SPARK),.venv-spark$(v)/.installed) ## the
 	done
 
 lint: venv ## ruff and mypy over the code and the tests
-	$(VENV)/bin/ruff check amqp10 eventhubs hubclient emulator azurite conf producers consumers jobs demos bench tests notebooks
-	$(VENV)/bin/ruff format --check amqp10 eventhubs hubclient emulator azurite conf producers consumers jobs demos bench tests notebooks
-	$(VENV)/bin/mypy amqp10 eventhubs hubclient emulator azurite conf producers consumers jobs demos bench tests
+	$(VENV)/bin/ruff check amqp10 childprocess eventhubs hubclient emulator azurite conf producers consumers jobs demos bench tests notebooks
+	$(VENV)/bin/ruff format --check amqp10 childprocess eventhubs hubclient emulator azurite conf producers consumers jobs demos bench tests notebooks
+	$(VENV)/bin/mypy amqp10 childprocess eventhubs hubclient emulator azurite conf producers consumers jobs demos bench tests
 
 bench: venv java $(SPARK3_VENV)/.hubstream ## run the benchmarks (the connector's in .venv-spark3, built if missing)
 	$(VENV_PY) -m bench

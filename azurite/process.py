@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
 from pathlib import Path
 from types import TracebackType
+
+from childprocess import kill, stop
 
 AZURITE_BIN_ENV = "HUBSTREAM_AZURITE_BIN"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -150,13 +151,7 @@ class AzuriteProcess:
         """Stop it as Ctrl-C would (SIGINT), remove its temporary folder, and return its exit code."""
         code = 0
         if self.process is not None:
-            if self.process.poll() is None:
-                self.process.send_signal(signal.SIGINT)
-            try:
-                code = self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                code = self.process.wait()
+            code = stop(self.process, timeout)
         self._remove_temp_dir()
         return code
 
@@ -167,9 +162,8 @@ class AzuriteProcess:
 
     def kill(self) -> None:
         """SIGKILL: nothing flushed."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            kill(self.process)
 
     def __enter__(self) -> AzuriteProcess:
         return self.start() if self.process is None else self

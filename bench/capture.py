@@ -13,24 +13,14 @@ from pathlib import Path
 
 import fastavro
 
+from emulator.config import one_hub_config_text
 from emulator.process import EmulatorProcess
 
 from . import HUB, Figure, progress
 from .ingest import IngestRun, measure
 from .tables import CPU_HEADER, SPEED_HEADER, cpu_cells, speed_cells, table
 
-CONFIG = f"""
-[keys]
-RootManageSharedAccessKey = "SAS_KEY_VALUE"
-[[hubs]]
-name = "{HUB}"
-partitions = 4
-"""
-CAPTURED = """[hubs.capture]
-enabled = true
-folder = "capture"
-local_testing_time_window_seconds = 1
-"""
+CAPTURE: dict[str, str | int | bool] = {"folder": "capture", "local_testing_time_window_seconds": 1}
 
 
 def captured_events(folder: Path) -> int:
@@ -44,7 +34,7 @@ def captured_events(folder: Path) -> int:
 def one_run(folder: Path, count: int, capture: bool) -> tuple[IngestRun, float | None]:
     folder.mkdir(parents=True)
     config = folder / "emulator.toml"
-    config.write_text(CONFIG + (CAPTURED if capture else ""))
+    config.write_text(one_hub_config_text(HUB, 4, CAPTURE if capture else None))
     emulator = EmulatorProcess(config=config, data_dir=folder / "data")
     label = "emulator, --data-dir, Capture 1 s windows" if capture else "emulator, --data-dir"
     try:

@@ -1,5 +1,5 @@
-"""What the SDK command lines share: argument types whose messages say what is wrong (numbers that must be
-positive), and the --log-level flag with the logging it sets up."""
+"""What the SDK command lines share: a parser whose help ends with examples, argument types whose messages
+say what is wrong (numbers that must be positive), and the --log-level flag with the logging it sets up."""
 
 from __future__ import annotations
 
@@ -10,6 +10,16 @@ from typing import TypeVar
 
 T = TypeVar("T")
 Number = TypeVar("Number", int, float)
+
+
+def command_parser(*, prog: str, description: str, examples: str) -> argparse.ArgumentParser:
+    """A command's parser whose --help ends with `examples`, their lines kept as written."""
+    return argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def argument_type(parse: Callable[[str], T]) -> Callable[[str], T]:

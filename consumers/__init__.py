@@ -23,8 +23,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 from azure.eventhub.aio import EventHubConsumerClient as AsyncConsumerClient
 
 from .client import consumer_client
-from .outputs import ConsoleOutput, DeviceCsvOutput, JsonLinesOutput, Output
-from .receiver import Checkpointer, CheckpointPolicy, Progress, Received, ReceiveStats, starting_position
+from .outputs import ConsoleOutput, DeviceCsvOutput, JsonLinesOutput
+from .receiver import (
+    Checkpointer,
+    CheckpointPolicy,
+    Output,
+    Progress,
+    Received,
+    ReceiveStats,
+    starting_position,
+)
 from .store import CheckpointStoreError, async_checkpoint_store, checkpoint_store, prepare_container
 
 if TYPE_CHECKING:

@@ -13,13 +13,20 @@ from pathlib import Path
 from azure.eventhub.exceptions import EventHubError
 
 from conf import SettingsError, add_settings_arguments, settings_from_arguments
-from conf.arguments import add_log_level_argument, argument_type, positive_float, positive_int, start_logging
+from conf.arguments import (
+    add_log_level_argument,
+    argument_type,
+    command_parser,
+    positive_float,
+    positive_int,
+    start_logging,
+)
 from conf.settings import load_checkpoint_store
 
 from . import receive_events
-from .outputs import ConsoleOutput, DeviceCsvOutput, JsonLinesOutput, Output
+from .outputs import ConsoleOutput, DeviceCsvOutput, JsonLinesOutput
 from .progress import receive_progress
-from .receiver import CheckpointPolicy, starting_position
+from .receiver import CheckpointPolicy, Output, starting_position
 from .store import CheckpointStoreError
 
 EXAMPLES = """examples:
@@ -50,12 +57,11 @@ def checkpoint_every(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = command_parser(
         prog="python -m consumers",
         description="Receive events from Azure Event Hubs (or the local emulator) with the SDK's "
         "EventHubConsumerClient, checkpointing in Blob Storage (Azurite locally).",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=EXAMPLES,
     )
     add_settings_arguments(parser)
     reading = parser.add_argument_group("what to read")

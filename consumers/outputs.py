@@ -7,7 +7,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import IO, Any, Protocol, TextIO
+from typing import IO, Any, TextIO
 
 from .receiver import Received
 
@@ -15,12 +15,6 @@ from .receiver import Received
 TELEMETRY_FIELDS = ("id", "timestamp", "uv", "temperature", "humidity")
 # A device id becomes a file name: nothing that could leave the folder or trouble a file system.
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
-
-
-class Output(Protocol):
-    def write(self, event: Received) -> None: ...
-    def flush(self) -> None: ...
-    def close(self) -> None: ...
 
 
 class ConsoleOutput:

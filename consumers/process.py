@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+
+from childprocess import interrupt, kill
 
 _CLAIMED = re.compile(r"consumers: claimed partition (\S+)")
 _LOST = re.compile(r"consumers: partition (\S+) taken over by another consumer")
@@ -82,19 +83,16 @@ class ConsumerProcess:
     def stop(self, timeout: float = 30.0) -> int:
         """A clean stop, as Ctrl-C: it checkpoints what it output and prints its totals."""
         assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            raise
+        code = interrupt(self.process, timeout)
+        if code is None:
+            kill(self.process)
+            raise subprocess.TimeoutExpired(self.args, timeout)
+        return code
 
     def kill(self) -> None:
         """SIGKILL: no checkpoint, no goodbye; its claims lapse after the ownership expiry."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            kill(self.process)
 
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent

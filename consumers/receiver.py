@@ -13,13 +13,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from azure.eventhub import CloseReason, EventData
 from azure.eventhub.aio import PartitionContext
-
-if TYPE_CHECKING:
-    from .outputs import Output
 
 log = logging.getLogger("consumers")
 
@@ -46,6 +43,14 @@ class Received:
             partition_key=key.decode() if isinstance(key, bytes) else key,
             body=event.body_as_str(encoding="UTF-8"),
         )
+
+
+class Output(Protocol):
+    """Where the receive loop hands each event (outputs.py has the console, JSON lines and CSV ones)."""
+
+    def write(self, event: Received) -> None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -23,29 +23,28 @@ from azure.storage.blob import ContainerClient
 from azurite import AzuriteProcess
 from conf import load_settings
 from consumers.capture import ContainerSource, container_source, read_captures, read_events
+from emulator.config import one_hub_config_text
 from emulator.process import EmulatorProcess
 from producers import send_events
 from producers.events import Event
 from producers.sources.telemetry import telemetry
 
+from . import verdict
+
 DEVICES, ROUNDS = 10, 20
 HUB, CONTAINER = "telemetry", "capture"
 WINDOW_S = 2
 STORAGE_ENV = "HUBSTREAM_DEMO_CAPTURE_STORAGE"
-CONFIG = f"""
-[keys]
-RootManageSharedAccessKey = "SAS_KEY_VALUE"
-
-[[hubs]]
-name = "{HUB}"
-partitions = 4
-[hubs.capture]
-enabled = true
-blob_container = "{CONTAINER}"
-connection_string_env = "{STORAGE_ENV}"
-local_testing_time_window_seconds = {WINDOW_S}
-skip_empty_archives = true
-"""
+CONFIG = one_hub_config_text(
+    HUB,
+    4,
+    capture={
+        "blob_container": CONTAINER,
+        "connection_string_env": STORAGE_ENV,
+        "local_testing_time_window_seconds": WINDOW_S,
+        "skip_empty_archives": True,
+    },
+)
 FIELDS = ("id", "timestamp", "uv", "temperature", "humidity")
 
 
@@ -135,12 +134,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAILED: readings out of order for {', '.join(out_of_order)}")
     ok = not out_of_order and missing == 0 and duplicated == 0 and report.events == stats.events
     print(f"({time.monotonic() - started:.0f} s)", flush=True)
-    print(
-        f"{'done' if ok else 'FAILED'}: {report.events} events captured in {report.files} Avro files; "
+    return verdict(
+        ok,
+        f"{report.events} events captured in {report.files} Avro files; "
         f"CSV: {devices} devices, {rows} rows, {missing} missing, {duplicated} duplicated",
-        flush=True,
     )
-    return 0 if ok else 1
 
 
 if __name__ == "__main__":

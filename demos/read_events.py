@@ -16,6 +16,8 @@ from emulator.process import EmulatorProcess
 from producers import send_events
 from producers.sources.test import test_messages
 
+from . import verdict
+
 EVENTS = 25
 MAX_EVENTS_PER_TRIGGER = 5
 
@@ -56,12 +58,11 @@ def main() -> int:
         finally:
             spark.stop()
     ok = summary.events == EVENTS
-    print(
-        f"{'done' if ok else 'FAILED'}: read {summary.events} of {EVENTS} events in {len(summary.batches)} "
+    return verdict(
+        ok,
+        f"read {summary.events} of {EVENTS} events in {len(summary.batches)} "
         f"batches of at most {MAX_EVENTS_PER_TRIGGER} ({time.monotonic() - started:.0f} s)",
-        flush=True,
     )
-    return 0 if ok else 1
 
 
 if __name__ == "__main__":

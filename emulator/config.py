@@ -268,6 +268,21 @@ def default_config() -> NamespaceConfig:
     )
 
 
+def one_hub_config_text(
+    hub: str, partitions: int, capture: Mapping[str, str | int | bool] | None = None
+) -> str:
+    """A config file's TOML: the default key and one hub, with Capture (`[hubs.capture]`, enabled, with
+    these settings) when `capture` is given. For demos and benchmarks that run an emulator of their own."""
+    lines = ["[keys]", f"{DEFAULT_KEY_NAME} = {json.dumps(DEFAULT_KEY)}"]
+    lines += ["[[hubs]]", f"name = {json.dumps(hub)}", f"partitions = {partitions}"]
+    if capture is not None:
+        lines += ["[hubs.capture]", "enabled = true"]
+        lines += [
+            f"{key} = {json.dumps(value)}" for key, value in capture.items()
+        ]  # JSON's are TOML's literals
+    return "\n".join(lines) + "\n"
+
+
 def load_config(path: Path | None) -> NamespaceConfig:
     """Read and validate a TOML namespace file; `None` gives `default_config()`."""
     if path is None:

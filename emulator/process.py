@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -13,6 +12,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+
+from childprocess import kill, stop
 
 _CONNECTION_STRING = re.compile(r"Connection string: (Endpoint=sb://[^:]+:(\d+)\S*)")
 _TLS = re.compile(r"TLS: amqps://[^ ]+:(\d+) \((?:CA: (.+?); )?")
@@ -104,19 +105,12 @@ class EmulatorProcess:
         """Stop it as Ctrl-C would (SIGINT), and return its exit code."""
         if self.process is None:
             return 0
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
+        return stop(self.process, timeout)
 
     def kill(self) -> None:
         """SIGKILL: no chance to flush or close anything."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            kill(self.process)
 
     def restart(self, timeout: float = 30.0) -> EmulatorProcess:
         self.stop()

@@ -10,7 +10,7 @@ import sys
 import time
 
 from conf import Settings, SettingsError, add_settings_arguments, settings_from_arguments
-from conf.arguments import argument_type, positive_float, positive_int
+from conf.arguments import argument_type, command_parser, positive_float, positive_int
 from conf.settings import JobSettings
 from jobs.datasource.connector import POSITION_FORMS, ConnectorError, starting_position_json
 from jobs.datasource.options import EventHubsOptionError, parse_duration
@@ -48,18 +48,17 @@ def with_job_flags(settings: Settings, args: argparse.Namespace) -> Settings:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = command_parser(
         prog="python -m jobs.read_events",
         description="Read an event hub with Spark Structured Streaming and write its events, in readable\n"
         "columns (Offset, Time (readable), Timestamp, Body, Partition, SequenceNumber), to a sink.\n"
         "Also runs as `spark-submit jobs/read_events.py ...`.",
-        epilog="examples:\n"
+        examples="examples:\n"
         "  python -m jobs.read_events --max-events-per-trigger 5\n"
         "  python -m jobs.read_events --starting-position @latest --trigger processing-time:0 --timeout 60\n"
         "  python -m jobs.read_events --sink parquet --path out/events --checkpoint out/checkpoint\n\n"
         "Unset options come from the profile's [job] section. Exit codes: 0 done, 1 the read failed "
         "(bad connection string, unknown hub, ...), 2 bad arguments.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_settings_arguments(parser)
     read = parser.add_argument_group("reading")

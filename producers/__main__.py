@@ -16,7 +16,7 @@ from typing import Any
 from azure.eventhub.exceptions import EventHubError
 
 from conf import Settings, SettingsError, add_settings_arguments, settings_from_arguments
-from conf.arguments import add_log_level_argument, positive_float, positive_int, start_logging
+from conf.arguments import add_log_level_argument, command_parser, positive_float, positive_int, start_logging
 from eventhubs.errors import EventHubsError
 
 from . import send_events
@@ -43,11 +43,10 @@ engines:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = command_parser(
         prog="python -m producers",
         description="Send events to Azure Event Hubs (or the local emulator) in full batches.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=EXAMPLES,
     )
     add_settings_arguments(parser)
     parser.add_argument(

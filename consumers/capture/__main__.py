@@ -11,6 +11,7 @@ from typing import TextIO
 from azure.core.exceptions import AzureError
 from tqdm import tqdm
 
+from conf.arguments import command_parser
 from eventhubs.capture import DEFAULT_ARCHIVE_NAME_FORMAT, check_archive_name_format
 
 from .reader import read_captures
@@ -29,12 +30,11 @@ With --delete-after-read the readings are appended to the CSVs, then the files r
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = command_parser(
         prog="python -m consumers.capture",
         description="Read Event Hubs Capture files (Avro) and write one CSV file per device, every reading "
         "in enqueued order.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=EXAMPLES,
     )
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--folder", metavar="DIR", help="read capture files under this local folder")

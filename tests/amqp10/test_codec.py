@@ -33,30 +33,10 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from amqp10 import codec, frames, message
+from amqp10 import performatives as perf
 from amqp10.codec import Decoder, Limits, decode, decode_all, encode
 from amqp10.errors import DecodeError, FramingError
 from amqp10.frames import TYPE_AMQP, TYPE_SASL, Frame, encode_frame, encode_transfer, parse_frame
-from amqp10.performatives import (
-    Accepted,
-    Attach,
-    Begin,
-    Close,
-    Composite,
-    Detach,
-    Disposition,
-    End,
-    Error,
-    Flow,
-    Open,
-    Rejected,
-    SaslInit,
-    SaslMechanisms,
-    SaslOutcome,
-    Source,
-    Target,
-    Transfer,
-    from_described,
-)
 from amqp10.types import (
     Array,
     Byte,
@@ -439,23 +419,23 @@ def test_every_legal_encoding_decodes(value: Any, encodings: list[str]) -> None:
 def test_performatives_accept_long_form_descriptors_and_lists() -> None:
     body = bytes.fromhex("0080" + "0000000000000010") + encode(["c1"])
     frame = parse_one(frame_bytes(body))
-    assert frame.body == Open(container_id="c1")
+    assert frame.body == perf.Open(container_id="c1")
     list32 = bytes.fromhex("005310d0" + "00000008" + "00000001") + encode("c1")
-    assert parse_one(frame_bytes(list32)).body == Open(container_id="c1")
+    assert parse_one(frame_bytes(list32)).body == perf.Open(container_id="c1")
 
 
 def test_parse_frame_accepts_symbolic_descriptors() -> None:
     # Part 1.6.2: a descriptor is a ulong code *or* its symbolic name; both name the same performative.
     body = encode(Described(Symbol("amqp:open:list"), ["c1"]))
-    assert parse_one(frame_bytes(body)).body == Open(container_id="c1")
+    assert parse_one(frame_bytes(body)).body == perf.Open(container_id="c1")
     body = encode(Described(Symbol("amqp:sasl-init:list"), [Symbol("ANONYMOUS")]))
-    assert parse_one(frame_bytes(body, frame_type=TYPE_SASL)).body == SaslInit("ANONYMOUS")
+    assert parse_one(frame_bytes(body, frame_type=TYPE_SASL)).body == perf.SaslInit("ANONYMOUS")
 
 
 def test_frame_with_an_extended_header_skips_it() -> None:
-    body = encode(Close().described())
+    body = encode(perf.Close().described())
     frame = parse_one(frame_bytes(body, doff=4, channel=7))
-    assert frame == Frame(TYPE_AMQP, 7, Close(), b"")
+    assert frame == Frame(TYPE_AMQP, 7, perf.Close(), b"")
 
 
 def test_empty_frame_is_a_heartbeat() -> None:
@@ -464,12 +444,12 @@ def test_empty_frame_is_a_heartbeat() -> None:
 
 
 def test_parse_frame_waits_for_the_whole_frame() -> None:
-    data = encode_frame(3, Begin(None, 0, 10, 10))
+    data = encode_frame(3, perf.Begin(None, 0, 10, 10))
     for cut in range(len(data)):
         assert parse_frame(data[:cut], 0, 1 << 20, Decoder()) is None
     # and it can start mid-buffer
     assert parse_frame(b"junk" + data, 4, 1 << 20, Decoder()) == (
-        Frame(TYPE_AMQP, 3, Begin(None, 0, 10, 10)),
+        Frame(TYPE_AMQP, 3, perf.Begin(None, 0, 10, 10)),
         4 + len(data),
     )
 
@@ -480,16 +460,16 @@ def test_parse_frame_waits_for_the_whole_frame() -> None:
 
 def test_trimmed_performatives_get_the_spec_defaults() -> None:
     # qpid-proton omits trailing null fields.
-    assert from_described(Described(ULong(0x10), ["c"])) == Open(
+    assert perf.from_described(Described(ULong(0x10), ["c"])) == perf.Open(
         container_id="c", hostname=None, max_frame_size=0xFFFFFFFF, channel_max=0xFFFF, idle_timeout=None
     )
-    assert from_described(Described(ULong(0x11), [None, UInt(0), UInt(5), UInt(6)])) == Begin(
+    assert perf.from_described(Described(ULong(0x11), [None, UInt(0), UInt(5), UInt(6)])) == perf.Begin(
         None, 0, 5, 6, handle_max=0xFFFFFFFF
     )
-    attach = from_described(Described(ULong(0x12), ["l", UInt(1), True]))
-    assert attach == Attach("l", 1, True)
+    attach = perf.from_described(Described(ULong(0x12), ["l", UInt(1), True]))
+    assert attach == perf.Attach("l", 1, True)
     assert (attach.snd_settle_mode, attach.rcv_settle_mode, attach.incomplete_unsettled) == (2, 0, False)
-    src = from_described(Described(ULong(0x28), ["addr"]))
+    src = perf.from_described(Described(ULong(0x28), ["addr"]))
     assert (src.address, src.durable, src.expiry_policy, src.timeout, src.dynamic) == (
         "addr",
         0,
@@ -497,21 +477,21 @@ def test_trimmed_performatives_get_the_spec_defaults() -> None:
         0,
         False,
     )
-    flow = from_described(Described(ULong(0x13), [None, UInt(10), UInt(0), UInt(10)]))
+    flow = perf.from_described(Described(ULong(0x13), [None, UInt(10), UInt(0), UInt(10)]))
     assert (flow.next_incoming_id, flow.handle, flow.drain, flow.echo) == (None, None, False, False)
-    assert from_described(Described(ULong(0x14), [UInt(0)])) == Transfer(0)
-    assert from_described(Described(ULong(0x15), [True, UInt(3)])) == Disposition(True, 3)
-    assert from_described(Described(ULong(0x16), [UInt(2)])) == Detach(2, closed=False)
-    assert from_described(Described(ULong(0x17), [])) == End()
-    assert from_described(Described(ULong(0x18), None)) == Close()
-    assert from_described(Described(ULong(0x1D), [Symbol("amqp:x")])) == Error("amqp:x")
-    assert from_described(Described(ULong(0x44), [UByte(0)])) == SaslOutcome(0)
+    assert perf.from_described(Described(ULong(0x14), [UInt(0)])) == perf.Transfer(0)
+    assert perf.from_described(Described(ULong(0x15), [True, UInt(3)])) == perf.Disposition(True, 3)
+    assert perf.from_described(Described(ULong(0x16), [UInt(2)])) == perf.Detach(2, closed=False)
+    assert perf.from_described(Described(ULong(0x17), [])) == perf.End()
+    assert perf.from_described(Described(ULong(0x18), None)) == perf.Close()
+    assert perf.from_described(Described(ULong(0x1D), [Symbol("amqp:x")])) == perf.Error("amqp:x")
+    assert perf.from_described(Described(ULong(0x44), [UByte(0)])) == perf.SaslOutcome(0)
 
 
 def test_a_trimmed_performative_in_a_frame_decodes() -> None:
     body = performative_bytes(0x12, ["link", UInt(0), False, None, None, Described(ULong(0x28), [])])
     attach = parse_one(frame_bytes(body)).body
-    assert isinstance(attach, Attach) and attach.source == Source() and attach.target is None
+    assert isinstance(attach, perf.Attach) and attach.source == perf.Source() and attach.target is None
 
 
 @pytest.mark.parametrize(
@@ -527,7 +507,9 @@ def test_a_trimmed_performative_in_a_frame_decodes() -> None:
 def test_more_fields_than_the_performative_has_is_a_decode_error(
     code: int, fields: list[Any], name: str, count: int
 ) -> None:
-    err = assert_rejected(performative_bytes(code, fields), name, lambda d: from_described(decode_all(d)))
+    err = assert_rejected(
+        performative_bytes(code, fields), name, lambda d: perf.from_described(decode_all(d))
+    )
     assert f"{count} fields" in str(err)
     assert f"{len(fields)} were sent" in str(err)
 
@@ -554,7 +536,7 @@ def test_a_missing_mandatory_field_is_a_decode_error_naming_it(
     code: int, fields: list[Any], missing: list[str]
 ) -> None:
     err = assert_rejected(
-        performative_bytes(code, fields), "missing mandatory", lambda d: from_described(decode_all(d))
+        performative_bytes(code, fields), "missing mandatory", lambda d: perf.from_described(decode_all(d))
     )
     for name in missing:
         assert name in str(err)
@@ -563,7 +545,9 @@ def test_a_missing_mandatory_field_is_a_decode_error_naming_it(
 def test_a_composite_described_by_something_other_than_a_list_is_a_decode_error() -> None:
     data = encode(Described(ULong(0x10), "c"))
     assert_rejected(
-        data, "amqp:open:list must be described as a list, got str", lambda d: from_described(decode_all(d))
+        data,
+        "amqp:open:list must be described as a list, got str",
+        lambda d: perf.from_described(decode_all(d)),
     )
     assert_rejected(frame_bytes(data), "must be described as a list", _parse)
 
@@ -609,7 +593,7 @@ FROM_START = "amqp.annotation.x-opt-offset > '-1'"
 
 
 def test_sdk_reads_our_open() -> None:
-    ours = Open(
+    ours = perf.Open(
         container_id="emulator", hostname="localhost", max_frame_size=65536, channel_max=4999,
         idle_timeout=240_000, offered_capabilities=["cap"], properties={"product": "hubstream"},
     )  # fmt: skip
@@ -622,19 +606,19 @@ def test_sdk_reads_our_open() -> None:
 
 
 def test_sdk_reads_our_begin() -> None:
-    got = sdk_reads(encode_frame(5, Begin(5, 0, 65536, 0xFFFFFFFF, handle_max=0xFFFF)), channel=5)
+    got = sdk_reads(encode_frame(5, perf.Begin(5, 0, 65536, 0xFFFFFFFF, handle_max=0xFFFF)), channel=5)
     assert got == sdk_perf.BeginFrame(5, 0, 65536, 0xFFFFFFFF, 0xFFFF, None, None, None)
 
 
 def test_sdk_reads_our_attach_with_source_target_and_filter() -> None:
-    source = Source(
+    source = perf.Source(
         address="tweets/ConsumerGroups/$default/Partitions/0",
         filter={SELECTOR: Described(SELECTOR, FROM_START)},
         capabilities=["com.microsoft:geo-replication"],
     )
-    ours = Attach(
+    ours = perf.Attach(
         name="receiver-link", handle=3, role=False, snd_settle_mode=1, rcv_settle_mode=0,
-        source=source, target=Target(address="client-link"), initial_delivery_count=0,
+        source=source, target=perf.Target(address="client-link"), initial_delivery_count=0,
         max_message_size=1 << 20, offered_capabilities=["com.microsoft:enable-receiver-runtime-metric"],
         properties={"com.microsoft:epoch": 7},
     )  # fmt: skip
@@ -662,14 +646,16 @@ def test_sdk_reads_our_attach_with_no_capabilities() -> None:
     # The handler echoes a consumer's desired capabilities as offered ones; a client that desired none
     # gets an empty tuple. The SDK's array decoder cannot read an empty array (it forgets the element
     # constructor), so an empty list of symbols must go on the wire as null, or at least be readable.
-    ours = Attach("link", 0, False, source=Source("a"), target=Target("b"), offered_capabilities=())
+    ours = perf.Attach(
+        "link", 0, False, source=perf.Source("a"), target=perf.Target("b"), offered_capabilities=()
+    )
     got = sdk_reads(encode_frame(0, ours))
     assert got.offered_capabilities in (None, [])
     assert got.desired_capabilities is None and got.properties is None
 
 
 def test_sdk_reads_our_flow() -> None:
-    ours = Flow(1, 65536, 2, 0xFFFFFFFF, handle=0, delivery_count=4, link_credit=300, drain=True)
+    ours = perf.Flow(1, 65536, 2, 0xFFFFFFFF, handle=0, delivery_count=4, link_credit=300, drain=True)
     assert sdk_reads(encode_frame(0, ours)) == sdk_perf.FlowFrame(
         1, 65536, 2, 0xFFFFFFFF, 0, 4, 300, None, True, False, None
     )
@@ -677,7 +663,7 @@ def test_sdk_reads_our_flow() -> None:
 
 @pytest.mark.parametrize("payload", [b"", b"\x00Sp\xc0\x01\x00", bytes(range(256)) * 3])
 def test_sdk_reads_our_transfers_both_ways_we_write_them(payload: bytes) -> None:
-    slow = encode_frame(2, Transfer(9, 17, b"\x00\x00\x00\x05", 0, True, True), payload)
+    slow = encode_frame(2, perf.Transfer(9, 17, b"\x00\x00\x00\x05", 0, True, True), payload)
     fast = encode_transfer(2, 9, 17, b"\x00\x00\x00\x05", 0, True, True, payload)
     for data in (slow, fast):
         got = sdk_reads(data, channel=2)
@@ -695,7 +681,9 @@ def test_sdk_reads_our_transfers_both_ways_we_write_them(payload: bytes) -> None
 
 def test_fast_transfer_decodes_to_the_same_transfer_as_the_general_encoder() -> None:
     fast = parse_one(encode_transfer(1, 2**32 - 1, 2**32 - 1, b"tag", 0x80013700, False, False, b"xyz"))
-    expected = Transfer(2**32 - 1, 2**32 - 1, b"tag", 0x80013700, False, False, resume=False, aborted=False)
+    expected = perf.Transfer(
+        2**32 - 1, 2**32 - 1, b"tag", 0x80013700, False, False, resume=False, aborted=False
+    )
     assert fast == Frame(TYPE_AMQP, 1, expected, b"xyz")
     raw = decode(encode_transfer(1, 2, 3, b"t", 0, True, False, b""), 8)[0]
     assert len(raw.value) == 11  # every field present, for the SDK
@@ -704,36 +692,38 @@ def test_fast_transfer_decodes_to_the_same_transfer_as_the_general_encoder() -> 
 @pytest.mark.parametrize(
     ("state", "expected"),
     [
-        (Accepted(), {"accepted": []}),
-        (Rejected(Error("amqp:link:message-size-exceeded", "too big")),
+        (perf.Accepted(), {"accepted": []}),
+        (perf.Rejected(perf.Error("amqp:link:message-size-exceeded", "too big")),
          {"rejected": [[b"amqp:link:message-size-exceeded", b"too big", None]]}),
     ],
 )  # fmt: skip
-def test_sdk_reads_our_disposition(state: Composite, expected: Any) -> None:
-    got = sdk_reads(encode_frame(0, Disposition(True, 4, 4, True, state)))
+def test_sdk_reads_our_disposition(state: perf.Composite, expected: Any) -> None:
+    got = sdk_reads(encode_frame(0, perf.Disposition(True, 4, 4, True, state)))
     assert (got.role, got.first, got.last, got.settled, got.batchable) == (True, 4, 4, True, False)
     assert got.state == expected
 
 
 def test_sdk_reads_our_detach_end_and_close() -> None:
     got = sdk_reads(
-        encode_frame(0, Detach(1, closed=True, error=Error("amqp:not-found", "no hub", {"k": "v"})))
+        encode_frame(0, perf.Detach(1, closed=True, error=perf.Error("amqp:not-found", "no hub", {"k": "v"})))
     )
     assert (got.handle, got.closed) == (1, True)
     assert got.error == [b"amqp:not-found", b"no hub", {b"k": b"v"}]
     assert SdkError(*got.error).condition == b"amqp:not-found"
-    assert sdk_reads(encode_frame(0, End())) == sdk_perf.EndFrame(None)
-    assert sdk_reads(encode_frame(0, Close())) == sdk_perf.CloseFrame(None)
-    got = sdk_reads(encode_frame(0, Close(Error("amqp:connection:forced"))))
+    assert sdk_reads(encode_frame(0, perf.End())) == sdk_perf.EndFrame(None)
+    assert sdk_reads(encode_frame(0, perf.Close())) == sdk_perf.CloseFrame(None)
+    got = sdk_reads(encode_frame(0, perf.Close(perf.Error("amqp:connection:forced"))))
     assert got.error == [b"amqp:connection:forced", None, None]
 
 
 def test_sdk_reads_our_sasl_frames() -> None:
-    got = sdk_reads(encode_frame(0, SaslMechanisms(["ANONYMOUS", "PLAIN"]), frame_type=TYPE_SASL), TYPE_SASL)
+    got = sdk_reads(
+        encode_frame(0, perf.SaslMechanisms(["ANONYMOUS", "PLAIN"]), frame_type=TYPE_SASL), TYPE_SASL
+    )
     assert got.sasl_server_mechanisms == [b"ANONYMOUS", b"PLAIN"]
-    got = sdk_reads(encode_frame(0, SaslOutcome(0), frame_type=TYPE_SASL), TYPE_SASL)
+    got = sdk_reads(encode_frame(0, perf.SaslOutcome(0), frame_type=TYPE_SASL), TYPE_SASL)
     assert got == sdk_perf.SASLOutcome(0, None)
-    got = sdk_reads(encode_frame(0, SaslOutcome(1, b"why"), frame_type=TYPE_SASL), TYPE_SASL)
+    got = sdk_reads(encode_frame(0, perf.SaslOutcome(1, b"why"), frame_type=TYPE_SASL), TYPE_SASL)
     assert got == sdk_perf.SASLOutcome(1, b"why")
 
 
@@ -744,19 +734,19 @@ def test_we_read_the_sdks_performatives() -> None:
     )
     cases = [
         (sdk_perf.OpenFrame("sdk", "localhost", 65536, 65535, 60_000, None, None, None, None, {"product": 1}),
-         Open("sdk", "localhost", 65536, 65535, 60_000, properties={"product": 1})),
+         perf.Open("sdk", "localhost", 65536, 65535, 60_000, properties={"product": 1})),
         (sdk_perf.BeginFrame(None, 0, 65536, 65536, 0xFFFFFFFF, None, None, None),
-         Begin(None, 0, 65536, 65536)),
+         perf.Begin(None, 0, 65536, 65536)),
         (sdk_perf.FlowFrame(0, 65536, 0, 65536, 0, 0, 300, None, False, False, None),
-         Flow(0, 65536, 0, 65536, 0, 0, 300)),
+         perf.Flow(0, 65536, 0, 65536, 0, 0, 300)),
         (sdk_perf.DispositionFrame(True, 3, 3, True, SdkAccepted(), None),
-         Disposition(True, 3, 3, True, Accepted())),
+         perf.Disposition(True, 3, 3, True, perf.Accepted())),
         (sdk_perf.DispositionFrame(True, 3, None, True, SdkRejected(SdkError(b"amqp:x", b"y", None)), None),
-         Disposition(True, 3, None, True, Rejected(Error("amqp:x", "y")))),
+         perf.Disposition(True, 3, None, True, perf.Rejected(perf.Error("amqp:x", "y")))),
         (sdk_perf.DetachFrame(0, True, SdkError(b"amqp:link:detach-forced", b"bye", None)),
-         Detach(0, True, Error("amqp:link:detach-forced", "bye"))),
-        (sdk_perf.EndFrame(None), End()),
-        (sdk_perf.CloseFrame(SdkError(b"amqp:x", None, None)), Close(Error("amqp:x"))),
+         perf.Detach(0, True, perf.Error("amqp:link:detach-forced", "bye"))),
+        (sdk_perf.EndFrame(None), perf.End()),
+        (sdk_perf.CloseFrame(SdkError(b"amqp:x", None, None)), perf.Close(perf.Error("amqp:x"))),
     ]  # fmt: skip
     for sdk_frame, expected in cases:
         assert parse_one(sdk_writes(sdk_frame, channel=4)) == Frame(TYPE_AMQP, 4, expected)
@@ -766,7 +756,7 @@ def test_we_read_the_sdks_performatives() -> None:
         [b"com.microsoft:geo-replication"], {b"com.microsoft:epoch": 3},
     )  # fmt: skip
     got = parse_one(sdk_writes(attach)).body
-    assert isinstance(got, Attach)
+    assert isinstance(got, perf.Attach)
     assert (got.name, got.handle, got.role, got.snd_settle_mode, got.rcv_settle_mode) == (
         "link",
         0,
@@ -774,9 +764,9 @@ def test_we_read_the_sdks_performatives() -> None:
         0,
         1,
     )
-    assert isinstance(got.source, Source) and got.source.address == source.address.decode()
+    assert isinstance(got.source, perf.Source) and got.source.address == source.address.decode()
     assert got.source.filter == {SELECTOR: Described(SELECTOR, FROM_START.encode())}
-    assert got.target == Target("rcv")
+    assert got.target == perf.Target("rcv")
     assert got.max_message_size == 1 << 20
     assert got.desired_capabilities == Array([Symbol("com.microsoft:geo-replication")])
     assert got.properties == {Symbol("com.microsoft:epoch"): 3}
@@ -791,12 +781,12 @@ def test_we_read_the_sdks_performatives() -> None:
         payload=b"payload bytes",
     )
     frame = parse_one(sdk_writes(transfer))
-    assert frame.body == Transfer(0, 5, b"\x00\x00\x00\x01", 0, False, False)
+    assert frame.body == perf.Transfer(0, 5, b"\x00\x00\x00\x01", 0, False, False)
     assert frame.payload == b"payload bytes"
 
     init = sdk_perf.SASLInit(b"MSSBCBS", b"", b"localhost")
     assert parse_one(sdk_writes(init, frame_type=TYPE_SASL)) == Frame(
-        TYPE_SASL, 0, SaslInit("MSSBCBS", b"", "localhost")
+        TYPE_SASL, 0, perf.SaslInit("MSSBCBS", b"", "localhost")
     )
 
 
@@ -896,7 +886,7 @@ def test_the_sdk_decodes_a_value_body_we_encode() -> None:
 
 SAMPLES = [v for v, _ in SPEC_ENCODINGS] + [
     Described(ULong(0x12), [Described(ULong(0x28), ["a", None]), {Symbol("k"): Array([Int(1)])}]),
-    Open("c", properties={"p": [1, 2.5, uuid.UUID(int=3)]}).described(),
+    perf.Open("c", properties={"p": [1, 2.5, uuid.UUID(int=3)]}).described(),
     Array([{Symbol("a"): None}, {}], element=dict),
     Array([[1], []], element=list),
     Array([b"x" * 300], element=bytes),
@@ -1158,7 +1148,7 @@ def test_bad_frame_headers_are_refused_from_the_header_alone(header: bytes, matc
 
 
 def test_max_frame_size_is_inclusive() -> None:
-    data = encode_frame(0, Open("c"))
+    data = encode_frame(0, perf.Open("c"))
     assert _parse(data, max_frame_size=len(data)) is not None
     assert_rejected(data, "exceeds", lambda d: _parse(d, max_frame_size=len(d) - 1), error=FramingError)
 
@@ -1170,11 +1160,11 @@ def test_max_frame_size_is_inclusive() -> None:
         (frame_bytes(encode("c")), "not a performative: 'str'"),
         (frame_bytes(encode(Described(ULong(0x24), []))), "not a performative: 36"),  # accepted: a state
         (frame_bytes(encode(Described(ULong(0x41), [Symbol("PLAIN")]))), "not a performative: 65"),  # SASL
-        (frame_bytes(encode(Open("c").described()), frame_type=TYPE_SASL), "not a SASL frame: 16"),
+        (frame_bytes(encode(perf.Open("c").described()), frame_type=TYPE_SASL), "not a SASL frame: 16"),
         (frame_bytes(encode(Described(Symbol("amqp:nope:list"), []))), "not a performative"),
-        (frame_bytes(encode(Open("c").described()) + b"\x40"), "1 bytes after a Open frame body"),
-        (frame_bytes(encode(Close().described()) + b"trailing"), "8 bytes after a Close frame body"),
-        (frame_bytes(encode(Open("c").described())[:-1]), "truncated"),
+        (frame_bytes(encode(perf.Open("c").described()) + b"\x40"), "1 bytes after a Open frame body"),
+        (frame_bytes(encode(perf.Close().described()) + b"trailing"), "8 bytes after a Close frame body"),
+        (frame_bytes(encode(perf.Open("c").described())[:-1]), "truncated"),
         (frame_bytes(b"\x00\x53\x10\xc0\x02\x01\xa1\x05c"), "truncated"),
         (frame_bytes(encode(Described(ULong(0x10), ["c", None, "not a uint"] + [None] * 8))), "fields"),
     ],
@@ -1184,7 +1174,7 @@ def test_bad_frame_bodies_are_decode_errors(data: bytes, match: str) -> None:
 
 
 def test_only_a_transfer_carries_payload() -> None:
-    frame = parse_one(encode_frame(0, Transfer(0, 0, b"t", 0), b"\x40\x40"))
+    frame = parse_one(encode_frame(0, perf.Transfer(0, 0, b"t", 0), b"\x40\x40"))
     assert frame.payload == b"\x40\x40"
 
 
@@ -1229,7 +1219,8 @@ def test_random_frames_only_ever_raise_framing_or_decode_errors(data: bytes) -> 
 
 
 @SLOW_OK
-@given(st.lists(st.sampled_from([Open("c"), Begin(None, 0, 1, 1), Close(), Transfer(1, 2, b"t", 0), End()]),
+@given(st.lists(st.sampled_from([perf.Open("c"), perf.Begin(None, 0, 1, 1), perf.Close(),
+                                 perf.Transfer(1, 2, b"t", 0), perf.End()]),
                 min_size=1, max_size=5), st.data())  # fmt: skip
 def test_mutated_valid_frames_only_ever_raise_framing_or_decode_errors(
     bodies: list[Any], data: st.DataObject
@@ -1250,11 +1241,13 @@ def general_transfer(data: bytes) -> Frame:
     """The frame as the general decoder reads it, without the transfer fast path."""
     body = memoryview(data)[8:]
     value, used = Decoder().decode(body, 0)
-    return Frame(TYPE_AMQP, struct.unpack_from(">H", data, 6)[0], from_described(value), bytes(body[used:]))
+    return Frame(
+        TYPE_AMQP, struct.unpack_from(">H", data, 6)[0], perf.from_described(value), bytes(body[used:])
+    )
 
 
 transfers = st.builds(
-    Transfer,
+    perf.Transfer,
     handle=st.integers(0, 2**32 - 1),
     delivery_id=st.none() | st.integers(0, 2**32 - 1),
     delivery_tag=st.none() | st.binary(max_size=32),
@@ -1269,7 +1262,7 @@ transfers = st.builds(
 
 @given(transfers, st.binary(max_size=64), st.integers(0, 0xFFFF))
 def test_the_transfer_fast_path_reads_what_the_general_decoder_reads(
-    transfer: Transfer, payload: bytes, channel: int
+    transfer: perf.Transfer, payload: bytes, channel: int
 ) -> None:
     data = encode_frame(channel, transfer, payload)
     assert parse_one(data) == general_transfer(data) == Frame(TYPE_AMQP, channel, transfer, payload)
@@ -1313,7 +1306,7 @@ def test_the_emulators_transfer_layout_reads_as_the_general_decoder_reads_it(
     payload: bytes,
 ) -> None:
     data = encode_transfer(channel, handle, delivery_id, tag, fmt, settled, more, payload)
-    expected = Transfer(handle, delivery_id, tag, fmt, settled, more, resume=False, aborted=False)
+    expected = perf.Transfer(handle, delivery_id, tag, fmt, settled, more, resume=False, aborted=False)
     assert parse_one(data) == general_transfer(data) == Frame(TYPE_AMQP, channel, expected, payload)
     assert frames.parse_transfer_frame(data, 0, 1 << 20) == (
         channel, (handle, delivery_id, tag, fmt, settled, more, False), payload, len(data)

@@ -14,6 +14,7 @@ import pytest
 from azure.eventhub._pyamqp import _decode as sdk_decode
 
 from amqp10 import connection as conn_mod
+from amqp10 import performatives as perf
 from amqp10.codec import decode, encode
 from amqp10.connection import (
     NEED_DATA,
@@ -42,26 +43,6 @@ from amqp10.frames import (
     Frame,
     encode_frame,
     split_stream,
-)
-from amqp10.performatives import (
-    Accepted,
-    Attach,
-    Begin,
-    Close,
-    Composite,
-    Detach,
-    Disposition,
-    End,
-    Error,
-    Flow,
-    Open,
-    Rejected,
-    SaslInit,
-    SaslMechanisms,
-    SaslOutcome,
-    Source,
-    Target,
-    Transfer,
 )
 from amqp10.states import LINK_TRANSITIONS
 from amqp10.types import Array, Described, Symbol, UInt, ULong
@@ -107,11 +88,11 @@ class Client:
         return events
 
     def frame(
-        self, body: Composite | None, channel: int = 0, payload: bytes = b"", now: float | None = None
+        self, body: perf.Composite | None, channel: int = 0, payload: bytes = b"", now: float | None = None
     ) -> list[Event]:
         return self.send(encode_frame(channel, body, payload), now=now)
 
-    def sasl(self, body: Composite) -> list[Event]:
+    def sasl(self, body: perf.Composite) -> list[Event]:
         return self.send(encode_frame(0, body, frame_type=TYPE_SASL))
 
     # ---- reading ----------------------------------------------------------------------------------------
@@ -134,25 +115,27 @@ class Client:
     ) -> None:
         self.send(AMQP_HEADER, now=now)
         self.conn.receive_data(
-            encode_frame(0, Open("client", "localhost", max_frame_size, 255, idle_timeout)), now=now
+            encode_frame(0, perf.Open("client", "localhost", max_frame_size, 255, idle_timeout)), now=now
         )
         events = self.events()
         assert events == [ConnectionOpened("client", "localhost")]
         out = self.output()
-        assert out[0] == AMQP_HEADER and isinstance(out[1], Frame) and isinstance(out[1].body, Open)
+        assert out[0] == AMQP_HEADER and isinstance(out[1], Frame) and isinstance(out[1].body, perf.Open)
         assert self.conn.state is State.OPEN
 
-    def begin(self, channel: int = 0, incoming_window: int = 5000) -> Begin:
-        assert self.frame(Begin(None, 0, incoming_window, 5000), channel) == []
+    def begin(self, channel: int = 0, incoming_window: int = 5000) -> perf.Begin:
+        assert self.frame(perf.Begin(None, 0, incoming_window, 5000), channel) == []
         [reply] = self.frames()
-        assert reply.channel == channel and isinstance(reply.body, Begin)
+        assert reply.channel == channel and isinstance(reply.body, perf.Begin)
         return reply.body
 
     def attach(
         self, name: str, handle: int, role: bool, channel: int = 0, address: str = HUB, **kw: Any
     ) -> Link:
         """Attach a link (role is the *client's*) and return the server's Link from LinkAttaching."""
-        attach = Attach(name, handle, role, source=Source(address), target=Target(address), **kw)
+        attach = perf.Attach(
+            name, handle, role, source=perf.Source(address), target=perf.Target(address), **kw
+        )
         [event] = self.frame(attach, channel)
         assert isinstance(event, LinkAttaching)
         assert self.conn.data_to_send() == b""  # nothing is sent before the application decides
@@ -168,7 +151,9 @@ class Client:
         link = self.attach("consumer", 0, RECEIVER, channel)
         self.conn.accept_attach(link)
         self.frames()
-        events = self.frame(Flow(0, 5000, 0, 5000, handle=0, delivery_count=0, link_credit=credit), channel)
+        events = self.frame(
+            perf.Flow(0, 5000, 0, 5000, handle=0, delivery_count=0, link_credit=credit), channel
+        )
         assert events == [CreditGranted(link)]
         return link
 
@@ -187,7 +172,7 @@ def opened(**kwargs: Any) -> Client:
 def assert_error_close(client: Client, exc: ProtocolError) -> None:
     """After a protocol error: a Close with the error's condition is queued, and the connection is over."""
     out = client.output()
-    closes = [f for f in out if isinstance(f, Frame) and isinstance(f.body, Close)]
+    closes = [f for f in out if isinstance(f, Frame) and isinstance(f.body, perf.Close)]
     assert closes, f"no Close frame queued after {exc!r}: {out}"
     error = closes[-1].body.error  # type: ignore[union-attr]
     assert error is not None and error.condition == exc.condition
@@ -207,7 +192,7 @@ def test_sasl_header_gets_our_header_and_the_mechanisms() -> None:
     header, mechanisms = client.output()
     assert header == SASL_HEADER
     assert isinstance(mechanisms, Frame) and mechanisms.frame_type == TYPE_SASL
-    assert mechanisms.body == SaslMechanisms(Array([Symbol("ANONYMOUS"), Symbol("PLAIN")]))
+    assert mechanisms.body == perf.SaslMechanisms(Array([Symbol("ANONYMOUS"), Symbol("PLAIN")]))
     assert client.conn.state is State.AWAIT_SASL_INIT
 
 
@@ -215,9 +200,9 @@ def test_sasl_anonymous_succeeds() -> None:
     client = Client()
     client.send(SASL_HEADER)
     client.output()
-    assert client.sasl(SaslInit("ANONYMOUS", hostname="ns.localhost")) == []
+    assert client.sasl(perf.SaslInit("ANONYMOUS", hostname="ns.localhost")) == []
     [outcome] = client.frames()
-    assert outcome.frame_type == TYPE_SASL and outcome.body == SaslOutcome(0)
+    assert outcome.frame_type == TYPE_SASL and outcome.body == perf.SaslOutcome(0)
     assert client.conn.state is State.AWAIT_AMQP_HEADER
     assert client.conn.hostname == "ns.localhost"
     assert client.calls == []
@@ -230,8 +215,8 @@ def test_sasl_plain_with_the_right_credentials() -> None:
     client.send(SASL_HEADER)
     client.output()
     user, password = CREDENTIALS
-    client.sasl(SaslInit("PLAIN", f"\x00{user}\x00{password}".encode()))
-    assert client.bodies() == [SaslOutcome(0)]
+    client.sasl(perf.SaslInit("PLAIN", f"\x00{user}\x00{password}".encode()))
+    assert client.bodies() == [perf.SaslOutcome(0)]
     assert client.calls == [CREDENTIALS]
     assert client.conn.sasl_identity == user
     assert client.conn.state is State.AWAIT_AMQP_HEADER
@@ -251,24 +236,24 @@ def test_sasl_plain_with_wrong_credentials_ends_the_connection(response: bytes |
     client = Client()
     client.send(SASL_HEADER)
     client.output()
-    events = client.sasl(SaslInit("PLAIN", response))
-    assert client.bodies() == [SaslOutcome(1)]
+    events = client.sasl(perf.SaslInit("PLAIN", response))
+    assert client.bodies() == [perf.SaslOutcome(1)]
     assert client.conn.sasl_identity is None
     assert client.conn.state is State.CLOSED
     assert client.conn.finished
     assert [type(e) for e in events] == [ConnectionClosed]
     # nothing more is read: the peer may not go on to open
-    assert client.send(AMQP_HEADER + encode_frame(0, Open("c"))) == []
+    assert client.send(AMQP_HEADER + encode_frame(0, perf.Open("c"))) == []
     assert client.conn.data_to_send() == b""
 
 
 def test_sasl_mechanism_we_did_not_offer_is_refused() -> None:
     client = Client(sasl_mechanisms=("PLAIN",))
     client.send(SASL_HEADER)
-    assert client.output()[1].body == SaslMechanisms(Array([Symbol("PLAIN")]))  # type: ignore[union-attr]
-    client.sasl(SaslInit("ANONYMOUS"))
-    assert client.bodies() == [SaslOutcome(1)]
-    client.sasl(SaslInit("EXTERNAL"))  # ignored: the connection is over
+    assert client.output()[1].body == perf.SaslMechanisms(Array([Symbol("PLAIN")]))  # type: ignore[union-attr]
+    client.sasl(perf.SaslInit("ANONYMOUS"))
+    assert client.bodies() == [perf.SaslOutcome(1)]
+    client.sasl(perf.SaslInit("EXTERNAL"))  # ignored: the connection is over
     assert client.conn.state is State.CLOSED
 
 
@@ -277,7 +262,7 @@ def test_an_amqp_frame_instead_of_sasl_init_is_a_protocol_error() -> None:
     client.send(SASL_HEADER)
     client.output()
     with pytest.raises(RemoteProtocolError, match="expected sasl-init"):
-        client.frame(Open("c"))
+        client.frame(perf.Open("c"))
     assert client.conn.state is State.ERROR
 
 
@@ -285,7 +270,7 @@ def test_sasl_frames_are_limited_to_512_bytes() -> None:
     client = Client()
     client.send(SASL_HEADER)
     client.output()
-    big = encode_frame(0, SaslInit("PLAIN", b"x" * 600), frame_type=TYPE_SASL)
+    big = encode_frame(0, perf.SaslInit("PLAIN", b"x" * 600), frame_type=TYPE_SASL)
     with pytest.raises(FramingError, match="exceeds the negotiated max-frame-size 512"):
         client.send(big[:8])
 
@@ -298,11 +283,11 @@ def test_open_is_answered_with_a_complete_open() -> None:
     client = Client(max_frame_size=1 << 20, channel_max=4999, idle_timeout_ms=240_000)
     assert client.send(AMQP_HEADER) == []
     assert client.output() == [AMQP_HEADER]
-    events = client.frame(Open("client-1", "ns.servicebus.localhost", 4096, 7, 30_000))
+    events = client.frame(perf.Open("client-1", "ns.servicebus.localhost", 4096, 7, 30_000))
     assert events == [ConnectionOpened("client-1", "ns.servicebus.localhost")]
     [frame] = client.frames()
     assert frame.channel == 0 and frame.frame_type == TYPE_AMQP
-    assert frame.body == Open(
+    assert frame.body == perf.Open(
         container_id="emulator",
         hostname="ns.servicebus.localhost",
         max_frame_size=1 << 20,
@@ -321,14 +306,14 @@ def test_open_is_answered_with_a_complete_open() -> None:
 def test_a_tiny_max_frame_size_is_raised_to_the_spec_minimum() -> None:
     client = Client()
     client.send(AMQP_HEADER)
-    client.frame(Open("c", max_frame_size=10))
+    client.frame(perf.Open("c", max_frame_size=10))
     assert client.conn.remote_max_frame_size == 512
 
 
 def test_begin_is_answered_with_our_begin() -> None:
     client = opened()
     reply = client.begin(channel=3)
-    assert reply == Begin(remote_channel=3, next_outgoing_id=0, incoming_window=1 << 16,
+    assert reply == perf.Begin(remote_channel=3, next_outgoing_id=0, incoming_window=1 << 16,
                           outgoing_window=0xFFFFFFFF, handle_max=0xFFFF)  # fmt: skip
     assert 3 in client.conn.sessions
 
@@ -349,13 +334,13 @@ def test_accept_attach_of_a_sender_replies_and_grants_credit() -> None:
     link = client.attach("sender-link", 7, SENDER)
     client.conn.accept_attach(link, max_message_size=1000, properties={"k": "v"})
     attach, flow = client.bodies()
-    assert isinstance(attach, Attach)
+    assert isinstance(attach, perf.Attach)
     assert (attach.name, attach.handle, attach.role) == ("sender-link", 0, RECEIVER)
     assert attach.max_message_size == 1000
-    assert attach.source == Source(HUB) and attach.target == Target(HUB)
+    assert attach.source == perf.Source(HUB) and attach.target == perf.Target(HUB)
     assert attach.properties == {"k": "v"}
     assert attach.initial_delivery_count is None  # only a sender sets it
-    assert isinstance(flow, Flow)
+    assert isinstance(flow, perf.Flow)
     assert (flow.handle, flow.delivery_count, flow.link_credit) == (0, 0, conn_mod.RECEIVER_CREDIT)
     assert link.state is LinkState.ATTACHED
 
@@ -372,38 +357,40 @@ def producing(max_message_size: int | None = None) -> tuple[Client, Link]:
 
 def test_a_single_frame_transfer_is_one_message() -> None:
     client, link = producing()
-    events = client.frame(Transfer(0, 0, b"tag0", 0, False, False), payload=b"hello")
+    events = client.frame(perf.Transfer(0, 0, b"tag0", 0, False, False), payload=b"hello")
     assert events == [MessageReceived(link, 0, b"tag0", 0, b"hello", False)]
     assert client.conn.data_to_send() == b""  # settling is the application's call
 
 
 def test_a_multi_frame_transfer_is_one_message() -> None:
     client, link = producing()
-    assert client.frame(Transfer(0, 5, b"t", 0x80013700, False, more=True), payload=b"part one, ") == []
-    assert client.frame(Transfer(0, more=True), payload=b"part two, ") == []
-    events = client.frame(Transfer(0, more=False), payload=b"part three")
+    assert client.frame(perf.Transfer(0, 5, b"t", 0x80013700, False, more=True), payload=b"part one, ") == []
+    assert client.frame(perf.Transfer(0, more=True), payload=b"part two, ") == []
+    events = client.frame(perf.Transfer(0, more=False), payload=b"part three")
     assert events == [MessageReceived(link, 5, b"t", 0x80013700, b"part one, part two, part three", False)]
     # and the next delivery starts afresh
-    events = client.frame(Transfer(0, 6, b"u", 0, True), payload=b"next")
+    events = client.frame(perf.Transfer(0, 6, b"u", 0, True), payload=b"next")
     assert events == [MessageReceived(link, 6, b"u", 0, b"next", True)]
 
 
 def test_an_aborted_transfer_delivers_nothing() -> None:
     client, _ = producing()
-    assert client.frame(Transfer(0, 1, b"t", 0, False, more=True), payload=b"abc") == []
-    assert client.frame(Transfer(0, aborted=True)) == []
-    [event] = client.frame(Transfer(0, 2, b"u", 0, False), payload=b"fresh")
+    assert client.frame(perf.Transfer(0, 1, b"t", 0, False, more=True), payload=b"abc") == []
+    assert client.frame(perf.Transfer(0, aborted=True)) == []
+    [event] = client.frame(perf.Transfer(0, 2, b"u", 0, False), payload=b"fresh")
     assert isinstance(event, MessageReceived) and event.payload == b"fresh"
 
 
 def test_settle_sends_a_settled_accepted_disposition() -> None:
     client, link = producing()
-    [event] = client.frame(Transfer(0, 3, b"t", 0, False), payload=b"x")
+    [event] = client.frame(perf.Transfer(0, 3, b"t", 0, False), payload=b"x")
     assert isinstance(event, MessageReceived)
     client.conn.settle(link, event.delivery_id)
-    assert client.bodies() == [Disposition(RECEIVER, 3, 3, True, Accepted())]
-    client.conn.settle(link, 4, error=Error("amqp:not-found", "gone"))
-    assert client.bodies() == [Disposition(RECEIVER, 4, 4, True, Rejected(Error("amqp:not-found", "gone")))]
+    assert client.bodies() == [perf.Disposition(RECEIVER, 3, 3, True, perf.Accepted())]
+    client.conn.settle(link, 4, error=perf.Error("amqp:not-found", "gone"))
+    assert client.bodies() == [
+        perf.Disposition(RECEIVER, 4, 4, True, perf.Rejected(perf.Error("amqp:not-found", "gone")))
+    ]
 
 
 @pytest.mark.parametrize("chunks", [[b"x" * 101], [b"x" * 60, b"x" * 41], [b"x" * 100, b"y"]])
@@ -413,17 +400,17 @@ def test_a_delivery_over_max_message_size_is_rejected(chunks: list[bytes]) -> No
     for i, chunk in enumerate(chunks):
         first = i == 0
         more = i < len(chunks) - 1
-        body = Transfer(0, 9, b"big", 0, False, more) if first else Transfer(0, more=more)
+        body = perf.Transfer(0, 9, b"big", 0, False, more) if first else perf.Transfer(0, more=more)
         events += client.frame(body, payload=chunk)
     assert not any(isinstance(e, MessageReceived) for e in events)
     [disposition] = client.bodies()
-    assert isinstance(disposition, Disposition)
+    assert isinstance(disposition, perf.Disposition)
     assert (disposition.first, disposition.last, disposition.settled) == (9, 9, True)
-    assert isinstance(disposition.state, Rejected)
+    assert isinstance(disposition.state, perf.Rejected)
     assert disposition.state.error is not None
     assert disposition.state.error.condition == "amqp:link:message-size-exceeded"
     # a delivery of exactly the limit still goes through
-    [event] = client.frame(Transfer(0, 10, b"ok", 0, False), payload=b"z" * 100)
+    [event] = client.frame(perf.Transfer(0, 10, b"ok", 0, False), payload=b"z" * 100)
     assert isinstance(event, MessageReceived) and event.link is link and len(event.payload) == 100
 
 
@@ -431,8 +418,8 @@ def test_receiving_many_transfers_refreshes_credit() -> None:
     client, _ = producing()
     half = conn_mod.RECEIVER_CREDIT // 2
     for i in range(half + 1):
-        client.frame(Transfer(0, i, b"t", 0, True), payload=b".")
-    flows = [b for b in client.bodies() if isinstance(b, Flow)]
+        client.frame(perf.Transfer(0, i, b"t", 0, True), payload=b".")
+    flows = [b for b in client.bodies() if isinstance(b, perf.Flow)]
     assert flows and flows[-1].link_credit == conn_mod.RECEIVER_CREDIT
     assert flows[-1].delivery_count == half + 1
 
@@ -448,10 +435,10 @@ def test_a_client_receiver_gets_credit_events() -> None:
     assert link.role == SENDER and link.address == f"{HUB}/ConsumerGroups/$default/Partitions/0"
     client.conn.accept_attach(link)
     [attach] = client.bodies()
-    assert isinstance(attach, Attach)
+    assert isinstance(attach, perf.Attach)
     assert (attach.role, attach.initial_delivery_count, attach.snd_settle_mode) == (SENDER, 0, 1)
     assert not link.can_send
-    events = client.frame(Flow(0, 5000, 0, 5000, handle=2, delivery_count=0, link_credit=3))
+    events = client.frame(perf.Flow(0, 5000, 0, 5000, handle=2, delivery_count=0, link_credit=3))
     assert events == [CreditGranted(link)]
     assert link.credit == 3 and link.can_send
 
@@ -469,12 +456,12 @@ def test_send_message_spends_credit_and_then_refuses() -> None:
     assert [f.payload for f in transfers] == [b"event 0", b"event 1", b"event 2"]
     for i, frame in enumerate(transfers):
         body = frame.body
-        assert isinstance(body, Transfer)
+        assert isinstance(body, perf.Transfer)
         assert (body.handle, body.delivery_id, body.settled, body.more) == (link.handle, i, True, False)
         assert body.delivery_tag == struct.pack(">I", i)
     # more credit, more messages; delivery-count moved on by the three sent
     assert link.delivery_count == 3
-    assert client.frame(Flow(0, 5000, 0, 5000, handle=0, delivery_count=3, link_credit=1)) == [
+    assert client.frame(perf.Flow(0, 5000, 0, 5000, handle=0, delivery_count=3, link_credit=1)) == [
         CreditGranted(link)
     ]
     assert link.can_send
@@ -485,7 +472,7 @@ def test_the_session_window_limits_sending_too() -> None:
     client.begin(incoming_window=2)
     link = client.attach("consumer", 0, RECEIVER)
     client.conn.accept_attach(link)
-    client.frame(Flow(0, 2, 0, 5000, handle=0, delivery_count=0, link_credit=10))
+    client.frame(perf.Flow(0, 2, 0, 5000, handle=0, delivery_count=0, link_credit=10))
     client.conn.send_message(link, b"a")
     client.conn.send_message(link, b"b")
     assert link.credit == 8 and not link.can_send
@@ -493,14 +480,14 @@ def test_the_session_window_limits_sending_too() -> None:
         client.conn.send_message(link, b"c")
     client.frames()
     # a session flow re-opening the window lets it go on
-    client.frame(Flow(2, 10, 0, 5000))
+    client.frame(perf.Flow(2, 10, 0, 5000))
     assert link.can_send
 
 
 def test_a_big_message_is_split_to_the_peers_max_frame_size() -> None:
     client = Client()
     client.send(AMQP_HEADER)
-    client.frame(Open("c", max_frame_size=512))
+    client.frame(perf.Open("c", max_frame_size=512))
     client.output()
     client.begin()
     link = client.consumer_link(credit=1)
@@ -517,7 +504,7 @@ def test_a_big_message_is_split_to_the_peers_max_frame_size() -> None:
         pos += size
     reassembled = b""
     for i, frame in enumerate(transfers):
-        assert isinstance(frame, Frame) and isinstance(frame.body, Transfer)
+        assert isinstance(frame, Frame) and isinstance(frame.body, perf.Transfer)
         assert frame.body.more is (i < len(transfers) - 1)
         assert frame.body.delivery_id == 0  # written on every frame by the fast encoder; all the same
         reassembled += frame.payload
@@ -529,35 +516,35 @@ def test_refuse_attach_sends_attach_then_a_closing_detach() -> None:
     client = opened()
     client.begin()
     link = client.attach("bad", 4, SENDER, address="no-such-hub")
-    error = Error("amqp:not-found", "The messaging entity 'no-such-hub' could not be found.")
+    error = perf.Error("amqp:not-found", "The messaging entity 'no-such-hub' could not be found.")
     client.conn.refuse_attach(link, error)
     attach, detach = client.bodies()
-    assert isinstance(attach, Attach) and attach.name == "bad" and attach.handle == link.handle
-    assert detach == Detach(link.handle, closed=True, error=error)
+    assert isinstance(attach, perf.Attach) and attach.name == "bad" and attach.handle == link.handle
+    assert detach == perf.Detach(link.handle, closed=True, error=error)
     assert link.state is LinkState.DETACHED
     with pytest.raises(LocalProtocolError):
         client.conn.accept_attach(link)
     # the client's detach answering ours is quietly taken
-    assert client.frame(Detach(4, closed=True)) == []
+    assert client.frame(perf.Detach(4, closed=True)) == []
     assert client.conn.data_to_send() == b""
 
 
 def test_detach_by_the_client_is_answered() -> None:
     client, link = producing()
-    events = client.frame(Detach(0, closed=True, error=Error("amqp:link:detach-forced")))
-    assert events == [LinkDetached(link, Error("amqp:link:detach-forced"))]
-    assert client.bodies() == [Detach(link.handle, closed=True)]
+    events = client.frame(perf.Detach(0, closed=True, error=perf.Error("amqp:link:detach-forced")))
+    assert events == [LinkDetached(link, perf.Error("amqp:link:detach-forced"))]
+    assert client.bodies() == [perf.Detach(link.handle, closed=True)]
     assert link.state is LinkState.DETACHED
 
 
 def test_end_then_detach_on_the_ended_channel_is_ignored() -> None:
     # The azure-eventhub SDK ends a session and then detaches its links on it.
     client, link = producing()
-    events = client.frame(End())
+    events = client.frame(perf.End())
     assert events == [LinkDetached(link, None)]
-    assert client.bodies() == [End()]
-    for late in (Detach(0, closed=True), Flow(0, 10, 0, 10, handle=0, link_credit=1), Transfer(0, 1, b"t", 0),
-                 Disposition(True, 0), End()):  # fmt: skip
+    assert client.bodies() == [perf.End()]
+    for late in (perf.Detach(0, closed=True), perf.Flow(0, 10, 0, 10, handle=0, link_credit=1),
+                 perf.Transfer(0, 1, b"t", 0), perf.Disposition(True, 0), perf.End()):  # fmt: skip
         assert client.frame(late) == []
     assert client.conn.data_to_send() == b""
     assert client.conn.state is State.OPEN
@@ -574,14 +561,14 @@ def test_a_frame_before_open_is_a_protocol_error_closed_with_its_condition() -> 
     client.send(AMQP_HEADER)
     client.output()
     with pytest.raises(RemoteProtocolError, match="expected open") as caught:
-        client.frame(Begin(None, 0, 10, 10))
+        client.frame(perf.Begin(None, 0, 10, 10))
     out = client.conn.data_to_send()
     frames = read_output(out)
     # The spec allows a close only after an open: an Open may come first, then the Close with the error.
-    assert frames and isinstance(frames[-1], Frame) and isinstance(frames[-1].body, Close), (
+    assert frames and isinstance(frames[-1], Frame) and isinstance(frames[-1].body, perf.Close), (
         f"nothing tells the peer why its connection ends: {frames}"
     )
-    assert all(isinstance(f, Frame) and isinstance(f.body, Open | Close) for f in frames)
+    assert all(isinstance(f, Frame) and isinstance(f.body, perf.Open | perf.Close) for f in frames)
     error = frames[-1].body.error
     assert error is not None and error.condition == caught.value.condition
     assert client.conn.state is State.ERROR
@@ -591,28 +578,28 @@ def test_a_begin_on_a_channel_in_use_is_a_protocol_error() -> None:
     client = opened()
     client.begin(channel=1)
     with pytest.raises(RemoteProtocolError, match="channel 1 already has a session") as caught:
-        client.frame(Begin(None, 0, 10, 10), channel=1)
+        client.frame(perf.Begin(None, 0, 10, 10), channel=1)
     assert_error_close(client, caught.value)
 
 
 @pytest.mark.parametrize(
     ("body", "channel", "match"),
     [
-        (Transfer(5, 0, b"t", 0), 0, "transfer on handle 5, which is not attached"),
-        (Flow(0, 10, 0, 10, handle=9, link_credit=1), 0, "flow for handle 9"),
-        (Detach(9), 0, "detach of handle 9"),
+        (perf.Transfer(5, 0, b"t", 0), 0, "transfer on handle 5, which is not attached"),
+        (perf.Flow(0, 10, 0, 10, handle=9, link_credit=1), 0, "flow for handle 9"),
+        (perf.Detach(9), 0, "detach of handle 9"),
         (
-            Attach("dup", 0, SENDER, source=Source("a"), target=Target("a")),
+            perf.Attach("dup", 0, SENDER, source=perf.Source("a"), target=perf.Target("a")),
             0,
             "attach on handle 0, which is in use",
         ),
-        (Transfer(0, 0, b"t", 0), 2, "channel 2, which has no session"),
-        (Begin(0, 0, 10, 10), 4, "begin answers channel"),
-        (Begin(None, 0, 10, 10), 300, "channel 300 exceeds channel-max 255"),
-        (Open("again"), 0, "unexpected Open"),
+        (perf.Transfer(0, 0, b"t", 0), 2, "channel 2, which has no session"),
+        (perf.Begin(0, 0, 10, 10), 4, "begin answers channel"),
+        (perf.Begin(None, 0, 10, 10), 300, "channel 300 exceeds channel-max 255"),
+        (perf.Open("again"), 0, "unexpected Open"),
     ],
 )
-def test_frames_out_of_place_are_protocol_errors(body: Composite, channel: int, match: str) -> None:
+def test_frames_out_of_place_are_protocol_errors(body: perf.Composite, channel: int, match: str) -> None:
     client, _ = producing()
     with pytest.raises(RemoteProtocolError, match=match) as caught:
         client.frame(body, channel)
@@ -624,14 +611,14 @@ def test_a_transfer_on_our_sending_link_is_a_protocol_error() -> None:
     client.begin()
     client.consumer_link(credit=1)
     with pytest.raises(RemoteProtocolError, match="does not receive") as caught:
-        client.frame(Transfer(0, 0, b"t", 0))
+        client.frame(perf.Transfer(0, 0, b"t", 0))
     assert_error_close(client, caught.value)
 
 
 def test_a_sasl_frame_after_sasl_is_a_protocol_error() -> None:
     client = opened()
     with pytest.raises(RemoteProtocolError, match="SASL frame SaslInit after SASL finished") as caught:
-        client.sasl(SaslInit("ANONYMOUS"))
+        client.sasl(perf.SaslInit("ANONYMOUS"))
     assert_error_close(client, caught.value)
 
 
@@ -712,23 +699,23 @@ def test_wrongly_typed_fields_on_an_open_connection_close_it(code: int, fields: 
 
 def test_close_is_answered_and_reported_clean() -> None:
     client = opened()
-    events = client.frame(Close(Error("amqp:connection:forced", "bye")))
-    assert events == [ConnectionClosed(Error("amqp:connection:forced", "bye"), clean=True)]
-    assert client.bodies() == [Close()]
+    events = client.frame(perf.Close(perf.Error("amqp:connection:forced", "bye")))
+    assert events == [ConnectionClosed(perf.Error("amqp:connection:forced", "bye"), clean=True)]
+    assert client.bodies() == [perf.Close()]
     assert client.conn.state is State.CLOSED and client.conn.finished
-    assert client.send(encode_frame(0, Begin(None, 0, 1, 1))) == []  # nothing after close is read
+    assert client.send(encode_frame(0, perf.Begin(None, 0, 1, 1))) == []  # nothing after close is read
 
 
 def test_our_close_waits_for_theirs() -> None:
     client, _ = producing()
-    client.conn.close(Error("amqp:connection:forced", "shutting down"))
-    assert client.bodies() == [Close(Error("amqp:connection:forced", "shutting down"))]
+    client.conn.close(perf.Error("amqp:connection:forced", "shutting down"))
+    assert client.bodies() == [perf.Close(perf.Error("amqp:connection:forced", "shutting down"))]
     assert client.conn.state is State.CLOSE_SENT
     assert not client.conn.finished
     # frames that crossed our close are dropped, not answered
-    assert client.frame(Transfer(0, 0, b"t", 0), payload=b"late") == []
+    assert client.frame(perf.Transfer(0, 0, b"t", 0), payload=b"late") == []
     assert client.conn.data_to_send() == b""
-    assert client.frame(Close()) == [ConnectionClosed(None, clean=True)]
+    assert client.frame(perf.Close()) == [ConnectionClosed(None, clean=True)]
     assert client.conn.data_to_send() == b""
     assert state_of(client) is State.CLOSED
 
@@ -736,7 +723,7 @@ def test_our_close_waits_for_theirs() -> None:
 @pytest.mark.parametrize("cut", [1, 4, 7, 8, 12])
 def test_eof_in_the_middle_of_a_frame_is_a_framing_error(cut: int) -> None:
     client = opened()
-    data = encode_frame(0, Begin(None, 0, 10, 10))
+    data = encode_frame(0, perf.Begin(None, 0, 10, 10))
     assert client.send(data[:cut]) == []
     with pytest.raises(
         FramingError, match=f"stream ended inside a frame \\({cut} bytes buffered\\)"
@@ -795,13 +782,13 @@ def test_a_silent_peer_is_closed_after_our_idle_timeout() -> None:
     assert client.conn.data_to_send() == b""
     client.conn.check_timers(4.0)
     [close] = client.bodies()
-    assert isinstance(close, Close) and close.error is not None
+    assert isinstance(close, perf.Close) and close.error is not None
     assert close.error.condition == "amqp:resource-limit-exceeded"
     assert "2000 ms" in (close.error.description or "")
     assert client.conn.state is State.CLOSE_SENT
     client.conn.check_timers(100.0)  # only once
     assert client.conn.data_to_send() == b""
-    assert client.frame(Close()) == [ConnectionClosed(None, clean=True)]
+    assert client.frame(perf.Close()) == [ConnectionClosed(None, clean=True)]
 
 
 def test_timers_do_nothing_before_open() -> None:
@@ -829,7 +816,7 @@ def test_an_unsupported_protocol_header_gets_ours_back(
     client = Client()
     if before == "sasl":
         client.send(SASL_HEADER)
-        client.sasl(SaslInit("ANONYMOUS"))
+        client.sasl(perf.SaslInit("ANONYMOUS"))
         client.output()
     with pytest.raises(RemoteProtocolError) as caught:
         client.send(header)
@@ -848,7 +835,7 @@ def test_an_unsupported_protocol_header_gets_ours_back(
 # How to bring a fresh connection into each state.
 def _after_sasl(c: Client) -> None:
     c.send(SASL_HEADER)
-    c.sasl(SaslInit("ANONYMOUS"))
+    c.sasl(perf.SaslInit("ANONYMOUS"))
 
 
 def _close_sent(c: Client) -> None:
@@ -858,7 +845,7 @@ def _close_sent(c: Client) -> None:
 
 def _closed(c: Client) -> None:
     c.open()
-    c.frame(Close())
+    c.frame(perf.Close())
 
 
 SETUP: dict[State, Callable[[Client], object]] = {
@@ -875,10 +862,10 @@ SETUP: dict[State, Callable[[Client], object]] = {
 INPUTS: dict[str, Callable[[Client], object]] = {
     "sasl header": lambda c: c.send(SASL_HEADER),
     "amqp header": lambda c: c.send(AMQP_HEADER),
-    "sasl accepted": lambda c: c.sasl(SaslInit("ANONYMOUS")),
-    "sasl refused": lambda c: c.sasl(SaslInit("PLAIN", b"\x00nobody\x00wrong")),
-    "open": lambda c: c.frame(Open("client")),
-    "close": lambda c: c.frame(Close()),
+    "sasl accepted": lambda c: c.sasl(perf.SaslInit("ANONYMOUS")),
+    "sasl refused": lambda c: c.sasl(perf.SaslInit("PLAIN", b"\x00nobody\x00wrong")),
+    "open": lambda c: c.frame(perf.Open("client")),
+    "close": lambda c: c.frame(perf.Close()),
     "local close": lambda c: c.conn.close(),
     "frame": lambda c: c.send(EMPTY_FRAME),
 }
@@ -950,10 +937,10 @@ LINK_SETUP: dict[LinkState, Callable[[Client], Link]] = {
 
 LINK_INPUTS: dict[str, Callable[[Client, Link], object]] = {
     "local accept": lambda c, link: c.conn.accept_attach(link),
-    "local refuse": lambda c, link: c.conn.refuse_attach(link, Error("amqp:not-found")),
+    "local refuse": lambda c, link: c.conn.refuse_attach(link, perf.Error("amqp:not-found")),
     "local detach": lambda c, link: c.conn.detach(link),
-    "detach": lambda c, link: c.frame(Detach(link.remote_handle, closed=True)),
-    "end": lambda c, link: c.frame(End()),
+    "detach": lambda c, link: c.frame(perf.Detach(link.remote_handle, closed=True)),
+    "end": lambda c, link: c.frame(perf.End()),
 }
 
 LINK_ROWS = [(state, what) for state, what in LINK_TRANSITIONS if what != "attach"]

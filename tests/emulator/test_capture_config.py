@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from emulator.__main__ import main
-from emulator.config import CaptureConfig, ConfigError, load_config
+from emulator.config import (
+    DEFAULT_KEY,
+    DEFAULT_KEY_NAME,
+    CaptureConfig,
+    ConfigError,
+    load_config,
+    one_hub_config_text,
+)
 from eventhubs import capture
 
 HEAD = '[keys]\nRootManageSharedAccessKey = "SAS_KEY_VALUE"\n[[hubs]]\nname = "tweets"\n'
@@ -132,3 +139,19 @@ def test_a_connection_string_that_is_not_one_stops_the_start(tmp_path: Path, cap
     err = capsys.readouterr().err
     assert "the connection string in CAPTURE_TEST_GARBAGE is not a storage connection string" in err
     assert "not a connection string" not in err  # the variable's value is never printed
+
+
+def test_one_hub_config_text_is_a_file_the_emulator_reads_back(tmp_path: Path):
+    path = tmp_path / "namespace.toml"
+    path.write_text(one_hub_config_text("telemetry", 3))
+    config = load_config(path)
+    assert config.keys == {DEFAULT_KEY_NAME: DEFAULT_KEY}
+    assert list(config.hubs) == ["telemetry"] and config.hubs["telemetry"].partition_count == 3
+    assert not config.hubs["telemetry"].capture.enabled
+
+    settings: dict[str, str | int | bool] = {"blob_container": "logs", "skip_empty_archives": True}
+    settings["local_testing_time_window_seconds"] = 2
+    path.write_text(one_hub_config_text("telemetry", 3, settings))
+    captured = load_config(path).hubs["telemetry"].capture
+    assert captured.enabled and captured.blob_container == "logs" and captured.skip_empty_archives
+    assert (captured.time_window_seconds, captured.local_testing) == (2, True)
