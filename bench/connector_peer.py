@@ -151,22 +151,11 @@ FROM_START = json.dumps({"offset": "-1", "seqNo": -1, "enqueuedTime": None, "isI
 
 
 def _session(settings: dict[str, Any]) -> SparkSession:
-    from pyspark.sql import SparkSession
-
     from jobs.datasource.connector import connector_packages_conf
+    from jobs.local_spark import local_session
 
-    builder = SparkSession.builder.master("local[2]").appName("hubstream-bench-connector")
-    for key, value in connector_packages_conf(settings["ivy_dir"], settings["java_options"]).items():
-        builder = builder.config(key, value)
-    spark = (
-        builder.config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
+    packages = connector_packages_conf(settings["ivy_dir"], settings["java_options"])
+    return local_session("hubstream-bench-connector", packages, log_level="ERROR")
 
 
 def _emit(payload: dict[str, Any]) -> None:

@@ -117,16 +117,11 @@ def cli(engine: str, emulator: EmulatorProcess, count: int) -> Run:
 
 def spark_sink(emulator: EmulatorProcess, rows: int) -> Run:
     """`df.write` of `rows` 200-byte bodies from spark.range in 2 tasks, after an untimed warm-up write."""
-    from pyspark.sql import SparkSession
-
     from jobs.datasource import register
+    from jobs.local_spark import local_session
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
-    spark = (
-        SparkSession.builder.master("local[2]").appName("hubstream-bench-sink")
-        .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2").getOrCreate()
-    )  # fmt: skip
-    spark.sparkContext.setLogLevel("WARN")
+    spark = local_session("hubstream-bench-sink")
     fmt = register(spark)
     body = (
         "concat('{\"id\":', lpad(cast(id as string), 19, '0'), ',\"text\":\"', "

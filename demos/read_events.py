@@ -7,7 +7,6 @@ SDK-only round trip this target used to run.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
@@ -24,10 +23,7 @@ MAX_EVENTS_PER_TRIGGER = 5
 
 def main() -> int:
     """Run the demo; 0 when every event sent was read back."""
-    # Python workers must run this interpreter (the venv's), which has hubstream installed.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from pyspark.sql import SparkSession
-
+    from jobs.local_spark import local_session
     from jobs.read_events import run
 
     started = time.monotonic()
@@ -38,14 +34,7 @@ def main() -> int:
         stats = send_events(settings, test_messages(), count=EVENTS)
         print(stats.summary(), flush=True)
         print("starting Spark ...", flush=True)
-        spark = (
-            SparkSession.builder.master("local[2]")
-            .appName("hubstream-demo")
-            .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")  # its progress bars would garble the batches
-            .getOrCreate()
-        )
-        spark.sparkContext.setLogLevel("ERROR")
+        spark = local_session("hubstream-demo", log_level="ERROR")
         try:
             summary = run(
                 spark,

@@ -12,7 +12,6 @@ Central); the client checks the certificate and its host name.
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 import tempfile
 import time
@@ -56,9 +55,7 @@ def say_what_ivy_fetches(ivy_dir: Path) -> None:
 
 def main() -> int:
     """Run the demo; 0 when every event sent was read back in batches of at most 5."""
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from pyspark.sql import SparkSession
-
+    from jobs.local_spark import local_session
     from jobs.read_events import build_stream, start_query, transform
 
     started = time.monotonic()
@@ -79,16 +76,8 @@ def main() -> int:
         print(f"connection string for the connector: {settings.eventhub.connection_string}", flush=True)
 
         say_what_ivy_fetches(IVY_DIR)
-        builder = SparkSession.builder.master("local[2]").appName("hubstream-connector-demo")
-        for key, value in connector_packages_conf(IVY_DIR, java_options(store)).items():
-            builder = builder.config(key, value)
-        spark = (
-            builder.config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.sql.shuffle.partitions", "2")
-            .getOrCreate()
-        )
-        spark.sparkContext.setLogLevel("ERROR")
+        packages = connector_packages_conf(IVY_DIR, java_options(store))
+        spark = local_session("hubstream-connector-demo", packages, log_level="ERROR")
         print(f"Spark {spark.version}; reading with format('eventhubs'), maxEventsPerTrigger 5", flush=True)
         try:
             events = build_stream(spark, settings, max_events_per_trigger=MAX_EVENTS_PER_TRIGGER)

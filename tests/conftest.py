@@ -13,7 +13,7 @@ from hypothesis import settings
 from pyspark.sql import SparkSession
 
 from emulator.process import EmulatorProcess
-from tests.local_spark import local_session
+from jobs.local_spark import local_session
 from tests.sdk_events import read_events
 
 # No per-example deadline: on a busy 2-core machine (CI runs the suites side by side with their servers) a

@@ -90,7 +90,7 @@ def connector_hub(tmp_path_factory: pytest.TempPathFactory, ca: LocalCA) -> Iter
 
 @pytest.fixture(scope="session")
 def spark(ca: LocalCA) -> Iterator[Any]:
-    from tests.local_spark import local_session
+    from jobs.local_spark import local_session
 
     store = java_truststore_with_jdk_cas(ca)
     session = local_session(

@@ -15,8 +15,8 @@ def main(argv: list[str]) -> int:
     connection_string, hub, consumer_group, out = argv
     from jobs.datasource import register
     from jobs.datasource.options import CONNECTION_STRING, CONSUMER_GROUP, NAME
+    from jobs.local_spark import local_session
     from tests.connector.parity import parity_frame
-    from tests.local_spark import local_session
 
     spark = local_session("hubstream-parity-spark4")
     try:

@@ -28,8 +28,8 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from jobs.local_spark import local_session
 from jobs.transforms import FILE_SINK_NAMES, for_file_sink, hashtag_counts, parse_tweets, readable
-from tests.local_spark import local_session
 from tests.streams import run_to_end
 
 

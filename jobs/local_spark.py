@@ -1,4 +1,4 @@
-"""The local Spark session the tests use: one place, for conftest.py and for tests that run without it."""
+"""A Spark session on this machine for the tests, the demos and the benchmarks: one place for its settings."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ from collections.abc import Mapping
 from pyspark.sql import SparkSession
 
 
-def local_session(app_name: str, conf: Mapping[str, str] | None = None) -> SparkSession:
-    """2 cores, few shuffle partitions, no UI, UTC; Python workers run this interpreter (the venv's);
-    `conf` adds settings (e.g. the Scala connector's packages)."""
+def local_session(
+    app_name: str, conf: Mapping[str, str] | None = None, *, log_level: str = "WARN"
+) -> SparkSession:
+    """2 cores, few shuffle partitions, no UI and no progress bars (they would garble console batches),
+    UTC; Python workers run this interpreter (the venv's); `conf` adds settings (e.g. the Scala
+    connector's packages)."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master("local[2]").appName(app_name)
     for key, value in (conf or {}).items():
@@ -23,5 +26,5 @@ def local_session(app_name: str, conf: Mapping[str, str] | None = None) -> Spark
         .config("spark.sql.session.timeZone", "UTC")
         .getOrCreate()
     )
-    session.sparkContext.setLogLevel("WARN")
+    session.sparkContext.setLogLevel(log_level)
     return session
