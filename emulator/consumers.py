@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from amqp10.connection import Connection, Link
-from amqp10.types import Timestamp
+from amqp10.types import Described, Timestamp
 from eventhubs import events
 from eventhubs.errors import InvalidFieldError
 from eventhubs.links import EPOCH, RUNTIME_METRIC
@@ -71,9 +71,19 @@ class Consumer:
         }
 
 
+_LONG = range(-(2**63), 2**63)
+
+
 def epoch_of(link: Link) -> int | None:
+    """The receiver's epoch: a long, as the SDKs send it; any other type is refused by name."""
     epoch = link.properties.get(EPOCH)
-    return None if epoch is None else int(epoch)
+    if epoch is None:
+        return None
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch not in _LONG:
+        raise InvalidFieldError(
+            f"link property {EPOCH} must be a long, got {type(epoch).__name__} {epoch!r:.60}"
+        )
+    return epoch
 
 
 def wants_runtime_metrics(link: Link) -> bool:
@@ -86,7 +96,11 @@ def start_sequence(link: Link, partition_log: PartitionLog) -> int:
     selector = filters.get(SELECTOR_FILTER)
     if selector is None:
         return partition_log.begin_sequence_number
-    expression = selector.value if hasattr(selector, "value") else selector
+    expression = selector.value if isinstance(selector, Described) else selector
+    if not isinstance(expression, str | bytes):
+        raise InvalidFieldError(
+            f"filter {SELECTOR_FILTER} must hold a string, got {type(expression).__name__} {expression!r:.60}"
+        )
     try:
         position = parse_selector(expression)
     except SelectorError as exc:
