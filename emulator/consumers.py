@@ -71,15 +71,13 @@ class Consumer:
         }
 
 
-_LONG = range(-(2**63), 2**63)
-
-
 def epoch_of(link: Link) -> int | None:
     """The receiver's epoch: a long, as the SDKs send it; any other type is refused by name."""
     epoch = link.properties.get(EPOCH)
     if epoch is None:
         return None
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch not in _LONG:
+    # Compared, not `in range(...)`: for an int subclass (a decoded ulong) that scans the range.
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not -(2**63) <= epoch < 2**63:
         raise InvalidFieldError(
             f"link property {EPOCH} must be a long, got {type(epoch).__name__} {epoch!r:.60}"
         )

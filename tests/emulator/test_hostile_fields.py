@@ -92,6 +92,7 @@ ATTACH_ROWS: dict[str, dict[str, Any]] = {
     "epoch-as-double": {"properties": {EPOCH: 1.5}},
     "epoch-as-boolean": {"properties": {EPOCH: True}},
     "epoch-as-map": {"properties": {EPOCH: {"a": 1}}},
+    "epoch-ulong-past-long": {"properties": {EPOCH: ULong(2**64 - 1)}},
     "selector-value-integer": {"filter": {SELECTOR_FILTER: Described(SELECTOR_FILTER, 5)}},
     "selector-value-list": {"filter": {SELECTOR_FILTER: Described(SELECTOR_FILTER, ["x"])}},
     "selector-bare-integer": {"filter": {SELECTOR_FILTER: 7}},
