@@ -42,6 +42,16 @@ def _same(value: Any) -> Any:
     return value
 
 
+def _composite_of(*symbols: str) -> Coerce:
+    """A field holding one of these composites: any other composite there is a decode error."""
+
+    def coerce(value: Any) -> Any:
+        return _composite(value)
+
+    _ACCEPTS[coerce] = lambda v: isinstance(v, Composite) and v.descriptor_symbol in symbols
+    return coerce
+
+
 class Composite:
     """Base of the registered composites; see `composite()`."""
 
@@ -139,9 +149,16 @@ _ACCEPTS: dict[Coerce, Callable[[Any], bool]] = {
     Symbol: lambda v: isinstance(v, str),
     bytes: lambda v: isinstance(v, bytes),
     _fields: lambda v: isinstance(v, dict),
-    _symbols: lambda v: isinstance(v, str | list),
-    _composite: lambda v: isinstance(v, Composite),
-}
+    _symbols: lambda v: isinstance(v, str) or (isinstance(v, list) and all(isinstance(i, str) for i in v)),
+}  # and one entry per `_composite_of` field type
+
+_error = _composite_of("amqp:error:list")
+_source = _composite_of("amqp:source:list")
+_target = _composite_of("amqp:target:list")
+_delivery_state = _composite_of(
+    "amqp:received:list", "amqp:accepted:list", "amqp:rejected:list", "amqp:released:list",
+    "amqp:modified:list",
+)  # fmt: skip
 
 
 # ---- errors and link endpoints ------------------------------------------------------------------------
@@ -197,7 +214,7 @@ class Accepted(Composite):
     pass
 
 
-@composite(0x25, "amqp:rejected:list", _composite)
+@composite(0x25, "amqp:rejected:list", _error)
 class Rejected(Composite):
     error: Error | None = None
 
@@ -248,7 +265,7 @@ class Begin(Composite):
 
 @composite(
     0x12, "amqp:attach:list",
-    str, UInt, bool, UByte, UByte, _composite, _composite, _same, bool, UInt, ULong,
+    str, UInt, bool, UByte, UByte, _source, _target, _same, bool, UInt, ULong,
     _symbols, _symbols, _fields,
 )  # fmt: skip
 class Attach(Composite):
@@ -288,7 +305,7 @@ class Flow(Composite):
 
 @composite(
     0x14, "amqp:transfer:list",
-    UInt, UInt, bytes, UInt, bool, bool, UByte, _composite, bool, bool, bool,
+    UInt, UInt, bytes, UInt, bool, bool, UByte, _delivery_state, bool, bool, bool,
 )  # fmt: skip
 class Transfer(Composite):
     handle: int
@@ -304,7 +321,7 @@ class Transfer(Composite):
     batchable: bool = False
 
 
-@composite(0x15, "amqp:disposition:list", bool, UInt, UInt, bool, _composite, bool)
+@composite(0x15, "amqp:disposition:list", bool, UInt, UInt, bool, _delivery_state, bool)
 class Disposition(Composite):
     role: bool
     first: int
@@ -314,19 +331,19 @@ class Disposition(Composite):
     batchable: bool = False
 
 
-@composite(0x16, "amqp:detach:list", UInt, bool, _composite)
+@composite(0x16, "amqp:detach:list", UInt, bool, _error)
 class Detach(Composite):
     handle: int
     closed: bool = False
     error: Error | None = None
 
 
-@composite(0x17, "amqp:end:list", _composite)
+@composite(0x17, "amqp:end:list", _error)
 class End(Composite):
     error: Error | None = None
 
 
-@composite(0x18, "amqp:close:list", _composite)
+@composite(0x18, "amqp:close:list", _error)
 class Close(Composite):
     error: Error | None = None
 

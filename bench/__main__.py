@@ -9,14 +9,27 @@ import time
 from . import Figure
 from .tables import table
 
+# Each measurement `--only` can pick, with what it measures; all of them run by default.
+MEASUREMENTS = {
+    "ingest": "the SDK's sends into the emulator",
+    "egress": "the SDK's reads of stored events",
+    "memory": "the emulator's memory as it stores, serves and restarts",
+    "producer": "the producers' engines",
+    "job": "the Spark job through our source",
+    "sink": "our sender, the producers' engines and the Spark sink",
+    "tls": "ingest and egress over TLS and WebSockets beside plain AMQP",
+    "capture": "ingest with and without Capture",
+    "connector": "the Scala connector on Spark 3.5 beside our source on Spark 4 (needs .venv-spark3)",
+    "hostile": "a well-behaved client beside never-reading receivers, idle sockets and an attach burst",
+}
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmark the emulator with the azure-eventhub SDK (ingest, egress, memory), the Spark "
-        "job, hubstream's own sender and Spark sink (sink), and the Scala connector on Spark 3.5 beside our "
-        "source (connector). "
-        "Figures are printed and compared with targets; nothing is asserted.",
+        description="Benchmark the emulator, our Spark source and sink, the producers, and the Scala "
+        "connector beside our source; --only picks one. Figures are printed and compared with targets; "
+        "nothing is asserted.",
     )
     parser.add_argument(
         "--quick",
@@ -25,11 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--only",
-        choices=["ingest", "egress", "memory", "producer", "job", "sink", "tls", "capture", "connector"],
-        help="run one measurement (sink: our sender, the producers' engines and the Spark sink; "
-        "tls: ingest and egress over TLS and WebSockets beside plain AMQP; capture: ingest with and "
-        "without Capture; connector: the Scala connector on Spark 3.5 beside our source on Spark 4, "
-        "needs .venv-spark3)",
+        choices=MEASUREMENTS,
+        help="run one measurement: " + "; ".join(f"{name}: {what}" for name, what in MEASUREMENTS.items()),
     )
     parser.add_argument(
         "--ingest-events", type=int, help="events per ingest run (default 300,000; quick 30,000)"
@@ -55,8 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     ingest_events = args.ingest_events or (30_000 if args.quick else 300_000)
     stored_events = args.stored_events or (100_000 if args.quick else 1_000_000)
     sink_rows = args.sink_rows or (100_000 if args.quick else 1_000_000)
-    everything = {"ingest", "egress", "memory", "producer", "job", "sink", "tls", "capture", "connector"}
-    wanted = {args.only} if args.only else everything
+    wanted = {args.only} if args.only else set(MEASUREMENTS)
     started = time.monotonic()
     figures: list[Figure] = []
 
@@ -110,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         from . import connector
 
         figures += connector.run(args.connector_events or stored_events)
+
+    if "hostile" in wanted:
+        from . import hostile
+
+        figures += hostile.run()
 
     print(f"\n== summary ({time.monotonic() - started:.0f} s, {'quick' if args.quick else 'full'} sizes)")
     print(table([f.row() for f in figures], ("bench", "figure", "value", "target", "")))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from amqp10.connection import Connection, Link
-from amqp10.types import Timestamp
+from amqp10.types import Described, Timestamp
 from eventhubs import events
 from eventhubs.errors import InvalidFieldError
 from eventhubs.links import EPOCH, RUNTIME_METRIC
@@ -72,8 +72,16 @@ class Consumer:
 
 
 def epoch_of(link: Link) -> int | None:
+    """The receiver's epoch: a long, as the SDKs send it; any other type is refused by name."""
     epoch = link.properties.get(EPOCH)
-    return None if epoch is None else int(epoch)
+    if epoch is None:
+        return None
+    # Compared, not `in range(...)`: for an int subclass (a decoded ulong) that scans the range.
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not -(2**63) <= epoch < 2**63:
+        raise InvalidFieldError(
+            f"link property {EPOCH} must be a long, got {type(epoch).__name__} {epoch!r:.60}"
+        )
+    return epoch
 
 
 def wants_runtime_metrics(link: Link) -> bool:
@@ -86,7 +94,11 @@ def start_sequence(link: Link, partition_log: PartitionLog) -> int:
     selector = filters.get(SELECTOR_FILTER)
     if selector is None:
         return partition_log.begin_sequence_number
-    expression = selector.value if hasattr(selector, "value") else selector
+    expression = selector.value if isinstance(selector, Described) else selector
+    if not isinstance(expression, str | bytes):
+        raise InvalidFieldError(
+            f"filter {SELECTOR_FILTER} must hold a string, got {type(expression).__name__} {expression!r:.60}"
+        )
     try:
         position = parse_selector(expression)
     except SelectorError as exc:

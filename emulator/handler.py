@@ -68,14 +68,26 @@ class Handler:
         self.pump_budget = pump_budget
         self._backlog: dict[Link, None] = {}
 
-    def receive_data(self, data: bytes) -> None:
-        """Feed bytes from the peer and act on every event they complete. ProtocolErrors propagate."""
+    def receive_data(self, data: bytes, budget_s: float | None = None) -> bool:
+        """Feed bytes from the peer and act on the events they complete. ProtocolErrors propagate.
+
+        With `budget_s`, it stops after that many seconds: True means events may be left, for
+        `process()` on a later turn of the event loop, so that one connection's burst (thousands of
+        attaches in one read) does not keep the others waiting.
+        """
         self.connection.receive_data(data, now=time.monotonic())
+        return self.process(budget_s)
+
+    def process(self, budget_s: float | None = None) -> bool:
+        """Act on the events the bytes received so far complete; see `receive_data`."""
+        deadline = None if budget_s is None else time.monotonic() + budget_s
         while True:
             event = self.connection.next_event()
             if not isinstance(event, amqp.Event):  # NEED_DATA
-                return
+                return False
             self._on_event(event)
+            if deadline is not None and time.monotonic() >= deadline:
+                return True
 
     def check_tokens(self) -> None:
         """Detach every entity link whose token expired without a fresh one for it, as the service does.
@@ -183,16 +195,20 @@ class Handler:
         """Consumers have more to send and the transport may take it: call `pump_backlog()` soon."""
         return self.writable and bool(self._backlog)
 
-    def pump_backlog(self) -> None:
+    def pump_backlog(self, budget_s: float | None = None) -> None:
+        """Send what waiting consumers have, each up to the pump budget, for at most `budget_s` seconds;
+        those not reached, or with more to send, stay in the backlog for the next call."""
+        deadline = None if budget_s is None else time.monotonic() + budget_s
         for link in list(self._backlog):
-            if not self.writable:
+            if not self.writable or (deadline is not None and time.monotonic() >= deadline):
                 return
             self._pump(link)
 
     def _pump(self, link: Link) -> None:
         ctx = link.context
+        # Out of the backlog while it sends; back in at its end if it has more: links take turns.
+        self._backlog.pop(link, None)
         if not isinstance(ctx, Consumer) or link not in self._consumers:
-            self._backlog.pop(link, None)
             return
         if not self.writable:
             self._backlog[link] = None
@@ -200,7 +216,6 @@ class Handler:
         if ctx.pump(self.connection, link, self.clock, self.pump_budget):
             self._backlog[link] = None
             return
-        self._backlog.pop(link, None)
         if link.drain:
             self.connection.complete_drain(link)
 

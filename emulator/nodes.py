@@ -56,19 +56,14 @@ class NodeService:
                 status, description, body = handle(request)
             else:
                 status, body = 400, None
-                description = (
-                    f"unknown {node} operation {request.properties.get('operation')!r}; "
-                    f"only {operation} is supported"
-                )
+                description = f"unknown {node} operation {request.operation!r}; only {operation} is supported"
         except EventHubsError as exc:
             status, description, body = exc.status_code, exc.description, None
         return nodes.encode_reply(request, status, description, body)
 
     def _put_token(self, request: nodes.Request) -> tuple[int, str, Any]:
-        props = request.properties
-        token_type = nodes.text(props.get("type"))
-        audience = nodes.text(props.get("name"))
-        grant = self.authorization.put_token(nodes.text(request.body), token_type, audience)
+        token_type, audience = request.field("type"), request.field("name")
+        grant = self.authorization.put_token(request.token, token_type, audience)
         log.info(
             "%s: authorized for %s with %s (%s) until %d",
             self.peer, audience, grant.who, ", ".join(sorted(grant.rights)) or "no rights", grant.expires_at,
@@ -76,22 +71,20 @@ class NodeService:
         return 200, "OK", None
 
     def _management(self, request: nodes.Request) -> tuple[int, str, Any]:
-        props = request.properties
-        hub = self.namespace.hub(nodes.text(props.get("name")))
-        token = props.get("security_token")
-        if token is not None and not self.authorization.covers_any(hub.name):
-            text = nodes.text(token)
-            kind = TOKEN_TYPE if text.startswith(TOKEN_PREFIX) else JWT_TOKEN_TYPE
+        hub = self.namespace.hub(request.field("name"))
+        token = request.field("security_token")
+        if token and not self.authorization.covers_any(hub.name):
+            kind = TOKEN_TYPE if token.startswith(TOKEN_PREFIX) else JWT_TOKEN_TYPE
             audience = None if kind == TOKEN_TYPE else self.authorization.resource(hub.name)
-            self.authorization.put_token(text, kind, audience)
+            self.authorization.put_token(token, kind, audience)
         if not self.authorization.covers_any(hub.name):
             # Reading runtime properties needs a valid token for the hub, with any of its rights.
             self.authorization.require(hub.name, LISTEN)
-        kind = nodes.text(props.get("type"))
+        kind = request.field("type")
         if kind == nodes.EVENTHUB:
             body = self.namespace.eventhub_properties(hub)
         elif kind == nodes.PARTITION:
-            body = self.namespace.partition_properties(hub, nodes.text(props.get("partition")))
+            body = self.namespace.partition_properties(hub, request.field("partition"))
         else:
             return 400, f"unknown $management type {kind!r}", None
         return 200, "OK", nodes.properties_body(kind, body)

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import ssl
 import time
+from collections.abc import Callable
 
 from amqp10.connection import Connection
 from amqp10.errors import ProtocolError
@@ -32,6 +33,9 @@ log = logging.getLogger("emulator.server")
 TIMER_INTERVAL_S = 1.0
 # The most a consumer's pump sends in one turn of the event loop, before the others are served.
 PUMP_BUDGET_BYTES = 256 * 1024
+# The longest one connection's work (frames read, consumers pumped) runs in one turn of the event loop;
+# the rest waits for a later turn, after the other connections have been served.
+SLICE_S = 0.005
 # Repeated refusals and accept errors are logged at most once per this many seconds, with a count.
 LOG_EVERY_S = 10.0
 _HANDSHAKE = frozenset({
@@ -84,6 +88,7 @@ class _AmqpProtocol(asyncio.Protocol):
         self.host = "?"
         self.started = 0.0
         self._pump_scheduled = False
+        self._reading_paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -115,20 +120,31 @@ class _AmqpProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         assert self.handler is not None and self.connection is not None
-        try:
-            if self.websocket is not None:
+        if self.websocket is not None:
+            try:
                 data = self._unwrap(data)
-                if not data:
-                    return
-            self.handler.receive_data(data)
-        except WebSocketError as exc:
-            log.warning("%s broke the WebSocket binding, closing its connection: %s", self.peer, exc)
-            if self.transport is not None and self.websocket is not None:
-                self.transport.write(self.websocket.data_to_send())
-            self._abort()
+            except WebSocketError as exc:
+                log.warning("%s broke the WebSocket binding, closing its connection: %s", self.peer, exc)
+                if self.transport is not None:
+                    self.transport.write(self.websocket.data_to_send())
+                self._abort()
+                return
+            if not data:
+                return
+        handler = self.handler
+        self._work(lambda: handler.receive_data(data, SLICE_S))
+
+    def _work(self, work: Callable[[], bool]) -> None:
+        """Run a slice of this connection's work; if it left more, the rest runs on a later turn of the
+        event loop, after the other connections' (reading from this one pauses meanwhile)."""
+        assert self.handler is not None and self.connection is not None
+        if self.transport is None or self.transport.is_closing():
             return
+        try:
+            more = work()
         except ProtocolError as exc:
             log.warning("%s broke the protocol, closing its connection: %s", self.peer, exc)
+            more = False
         except Exception:
             log.exception("%s: internal error handling its traffic; closing only this connection", self.peer)
             self.connection.close(
@@ -140,6 +156,15 @@ class _AmqpProtocol(asyncio.Protocol):
         self.flush()
         if self.connection.finished:
             self._abort()
+        elif more:
+            if not self._reading_paused:
+                self._reading_paused = True
+                self.transport.pause_reading()
+            handler = self.handler
+            asyncio.get_running_loop().call_soon(self._work, lambda: handler.process(SLICE_S))
+        elif self._reading_paused:
+            self._reading_paused = False
+            self.transport.resume_reading()
 
     def _unwrap(self, data: bytes) -> bytes:
         """The AMQP bytes inside WebSocket frames; handshake answers, pongs and closes go out at once."""
@@ -212,7 +237,7 @@ class _AmqpProtocol(asyncio.Protocol):
         if self.handler is None or self.transport is None or self.transport.is_closing():
             return
         try:
-            self.handler.pump_backlog()
+            self.handler.pump_backlog(SLICE_S)
         except Exception:
             log.exception("%s: internal error sending to it; closing only this connection", self.peer)
             self._abort()

@@ -15,11 +15,16 @@ from typing import Any
 from amqp10.codec import Decoder, encode, write
 from amqp10.errors import DecodeError
 from amqp10.message import (
+    AMQP_SEQUENCE,
+    APPLICATION_PROPERTIES,
     BATCH_MESSAGE_FORMAT,
     DATA,
     DELIVERY_ANNOTATIONS,
+    FOOTER,
     HEADER,
     MESSAGE_ANNOTATIONS,
+    PROPERTIES,
+    SECTION_SYMBOLS,
     section_bounds,
     split_sections,
 )
@@ -37,6 +42,7 @@ _STAMPED = frozenset((SEQUENCE_NUMBER, OFFSET, ENQUEUED_TIME, PARTITION_KEY))
 def unpack(payload: bytes, message_format: int) -> tuple[list[bytes], str | None]:
     """The single messages a transfer carries, and the partition key its envelope names (if any)."""
     bounds = list(section_bounds(payload))
+    check_section_types(payload, bounds)
     if message_format != BATCH_MESSAGE_FORMAT:
         return [payload], partition_key_of(payload, bounds)
     messages = []
@@ -58,9 +64,33 @@ def partition_key_of(message: bytes, bounds: list[tuple[int, int, int, int]]) ->
         if code == MESSAGE_ANNOTATIONS:
             for name, key in read_annotations(message, value_at, end):
                 if name == PARTITION_KEY and key is not None:
-                    return key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
+                    if not isinstance(key, str):
+                        got = f"{type(key).__name__} {key!r:.60}"
+                        raise DecodeError(f"annotation {PARTITION_KEY} must be a string, got {got}")
+                    return key
             return None
     return None
+
+
+_LISTS = frozenset((0x45, 0xC0, 0xD0))
+_MAPS = frozenset((0x40, 0xC1, 0xD1))  # null too: an empty section
+# The constructors each section's value may start with (amqp-value may hold anything).
+_SECTION_CONSTRUCTORS = {
+    HEADER: _LISTS, DELIVERY_ANNOTATIONS: _MAPS, MESSAGE_ANNOTATIONS: _MAPS, PROPERTIES: _LISTS,
+    APPLICATION_PROPERTIES: _MAPS, DATA: frozenset((0xA0, 0xB0)), AMQP_SEQUENCE: _LISTS, FOOTER: _MAPS,
+}  # fmt: skip
+_SECTION_NAMES = {code: symbol for symbol, code in SECTION_SYMBOLS.items()}
+
+
+def check_section_types(message: bytes, bounds: list[tuple[int, int, int, int]]) -> None:
+    """Raise DecodeError unless each section holds its type (a map of annotations, a list header...):
+    what the service stores, every consumer must be able to decode."""
+    for code, _start, _end, value_at in bounds:
+        allowed = _SECTION_CONSTRUCTORS.get(code)
+        if allowed is not None and message[value_at] not in allowed:
+            raise DecodeError(
+                f"section {_SECTION_NAMES[code]} holds a value of constructor 0x{message[value_at]:02x}"
+            )
 
 
 _DECODER = Decoder()
@@ -127,6 +157,7 @@ def stamp(
 ) -> bytes:
     """The message as consumers receive it: the service's annotations merged into its own."""
     bounds = list(section_bounds(message))  # plain tuples: once per stored event
+    check_section_types(message, bounds)
     own_bounds = next((b for b in bounds if b[0] == MESSAGE_ANNOTATIONS), None)
     own = (_DECODER.decode(message, own_bounds[3])[0] or {}) if own_bounds is not None else {}
     kept = {k: v for k, v in own.items() if k not in _STAMPED}

@@ -16,6 +16,8 @@ from typing import Any
 from amqp10.message import Message, Properties
 from amqp10.types import Array, Int, Timestamp
 
+from .errors import InvalidFieldError
+
 CBS = "$cbs"
 MANAGEMENT = "$management"
 NODES = (CBS, MANAGEMENT)
@@ -42,7 +44,16 @@ class Request:
 
     @property
     def operation(self) -> str:
-        return text(self.properties.get("operation"))
+        return self.field("operation")
+
+    def field(self, name: str) -> str:
+        """A property as text; a value of any type but string (or binary) is refused, naming it."""
+        return strict_text(self.properties.get(name), f"request property {name!r}")
+
+    @property
+    def token(self) -> str:
+        """The body of a put-token: the token, a string."""
+        return strict_text(self.body, "the put-token body (the token)")
 
 
 @dataclass(frozen=True)
@@ -144,6 +155,13 @@ def partition_properties(body: dict[Any, Any]) -> dict[str, Any]:
         "last_enqueued_time_utc": datetime.fromtimestamp(enqueued_ms / 1000, UTC),
         "is_empty": bool(values.get("is_partition_empty")),
     }
+
+
+def strict_text(value: Any, what: str) -> str:
+    """`text` of a string, binary or null; InvalidFieldError (400) naming `what` for any other type."""
+    if value is None or isinstance(value, str | bytes):
+        return text(value)
+    raise InvalidFieldError(f"{what} must be a string, got {type(value).__name__} {value!r:.60}")
 
 
 def text(value: Any) -> str:

@@ -143,8 +143,12 @@ def _write_index(segment: Path, index: _Index) -> None:
     head = _INDEX_HEAD.pack(_INDEX_MAGIC, len(index.positions), index.end, index.end_offset, zlib.crc32(body))
     # The sidecar is only a cache, checked on load, so it is written atomically but never fsynced.
     tmp = segment.with_name(segment.name + ".idx.tmp")
-    tmp.write_bytes(head + body)
-    os.replace(tmp, _index_path(segment))
+    try:
+        tmp.write_bytes(head + body)
+        os.replace(tmp, _index_path(segment))
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a part-written sidecar only takes space
+        raise
 
 
 def _read_index(segment: Path, base_offset: int, size: int) -> _Index | None:
@@ -406,14 +410,24 @@ class DiskPartitionLog:
         self._last_sync = time.monotonic()
 
     def _roll(self) -> None:
-        """Seal the active segment and start a new, empty one at the next sequence number."""
+        """Seal the active segment and start a new, empty one at the next sequence number.
+
+        The new segment exists before the old one is let go: if it cannot be made (the disk is full),
+        the old one stays the active segment, so the log is appendable again once space returns.
+        """
         if self._fsync is not FsyncPolicy.NEVER:
             # A sealed segment is durable before the next one exists, so only the last can be torn.
             self._sync()
-        _write_index(self._segments[-1].path, self._segment_index(len(self._segments) - 1))
-        os.close(self._fd)
-        self._fd = -1
+        sealed = len(self._segments) - 1
+        old_fd = self._fd
         self._create_segment()
+        try:
+            _write_index(self._segments[sealed].path, self._segment_index(sealed))
+        except OSError as exc:
+            # The sidecar is only a cache: without it, reopening rescans this segment.
+            logger.warning("%s: could not write its index sidecar (%s); it will be rebuilt", self._dir, exc)
+        finally:
+            os.close(old_fd)
 
     def _create_segment(self) -> None:
         base_sequence = self.next_sequence_number
@@ -432,6 +446,9 @@ class DiskPartitionLog:
                 _fsync_dir(self._dir)
         except BaseException:
             os.close(fd)
+            # Nothing refers to it yet; gone, it takes no space and a reopen finds nothing half-made.
+            for leftover in (tmp, path):
+                leftover.unlink(missing_ok=True)
             raise
         self._fd = fd
         self._dirty = False

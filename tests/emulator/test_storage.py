@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -661,3 +662,100 @@ def test_a_hubs_created_at_survives_reopening_the_data_dir(make_disk: Callable[.
     again = make_disk()
     assert again.created_at("tweets", 1_800_000_000_000) == 1_700_000_000_123
     assert again.created_at("telemetry", 1_800_000_000_000) == 1_800_000_000_000
+
+
+# -- a full disk exactly when a segment rolls (issue 11, case 6), on a real full filesystem
+
+DISK_FULL_CHILD = """
+import errno, json, os, resource, sys
+from pathlib import Path
+from emulator.storage import DiskStore, FsyncPolicy, StoredEvent
+
+root, how, free_pages = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+PAGE, EVENT = 4096, b"e" * 1000  # 1,032 bytes a record: 63 fill a 64 KiB segment, the 64th rolls it
+store = DiskStore(root / "data", fsync=FsyncPolicy.ALWAYS, segment_bytes=64 * 1024)
+log = store.partition("hub", "0")
+acked, refused = [], []
+
+def append():
+    event = StoredEvent(log.next_sequence_number, log.next_offset, 0, EVENT)
+    try:
+        log.append([event])
+    except OSError as exc:
+        refused.append(errno.errorcode.get(exc.errno, str(exc.errno)))
+        return False
+    acked.append(event)
+    return True
+
+for _ in range(63):
+    assert append()
+if how == "tmpfs":  # fill the filesystem, then leave `free_pages` pages free
+    fd = os.open(root / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\\0" * PAGE):
+            pass
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC, exc
+    os.ftruncate(fd, os.fstat(fd).st_size // PAGE * PAGE - free_pages * PAGE)
+    os.close(fd)
+else:  # no file may grow past 16 bytes: a new segment's 36-byte header cannot be written
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (16, limit[1]))
+while len(refused) < 3 and len(acked) < 200:  # the roll, then appends until three are refused
+    append()
+full = list(refused)
+if how == "tmpfs":
+    os.unlink(root / "filler")
+else:
+    resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+after = [append() for _ in range(100)]  # space is back: two rolls' worth
+read = log.read(0, 1000)
+store.close()
+reopened = DiskStore(root / "data").partition("hub", "0").read(0, 1000)
+print(json.dumps({
+    "full": full, "after": after, "refused": refused,
+    "acked": [(e.sequence_number, e.offset) for e in acked],
+    "read": [(e.sequence_number, e.offset) for e in read if e.payload == EVENT],
+    "reopened": [(e.sequence_number, e.offset) for e in reopened if e.payload == EVENT],
+}))
+"""
+
+
+def unshare_can_mount(path: Path) -> bool:
+    """True if this user may mount a tmpfs in a user and mount namespace of its own (no root needed)."""
+    probe = ["unshare", "-Urm", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs {path}"]
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize(
+    ("how", "free_pages"),
+    [("tmpfs", 0), ("tmpfs", 1), ("tmpfs", 2), ("fsize", 0)],
+    ids=["tmpfs-full", "tmpfs-room-for-the-sidecar-only", "tmpfs-room-for-one-segment", "rlimit-fsize"],
+)
+def test_a_disk_full_at_a_segment_roll_refuses_then_appends_once_space_returns(
+    tmp_path: Path, how: str, free_pages: int
+) -> None:
+    """On a 1 MiB tmpfs filled to the last `free_pages` pages (in a user and mount namespace: no root
+    needed), or with RLIMIT_FSIZE too small for a new segment: appends past the roll are refused with
+    the OS's own error, never a closed descriptor, and once space returns they succeed, nothing
+    acknowledged lost, before and after reopening."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-c", DISK_FULL_CHILD, str(tmp_path), how, str(free_pages)]
+    if how == "tmpfs":
+        if not unshare_can_mount(tmp_path):
+            pytest.skip("this kernel or sandbox allows no user namespaces: the rlimit-fsize case stands in")
+        mount = f'mount -t tmpfs -o size=1m tmpfs {tmp_path} && exec "$@"'
+        command = ["unshare", "-Urm", "sh", "-c", mount, "sh", *command]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    expected_error = "ENOSPC" if how == "tmpfs" else "EFBIG"
+    assert result["full"] and set(result["full"]) == {expected_error}, result["full"]
+    assert all(result["after"]), f"appends still refused after space returned: {result['refused']}"
+    acked = [tuple(e) for e in result["acked"]]
+    assert [tuple(e) for e in result["read"]] == acked
+    assert [tuple(e) for e in result["reopened"]] == acked
+    assert [s for s, _ in acked] == list(range(len(acked)))
