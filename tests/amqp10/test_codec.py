@@ -964,18 +964,8 @@ HUGE = [
     ("list8 too small for its count", "c00001", "declares 0 bytes", False),
     ("list32 too small for its count", "d00000000000000000", "declares 0 bytes", False),
     ("array8 too small for its count", "e00000", "declares 0 bytes", False),
-    (
-        "list8 whose element overruns it",
-        "c002015500",
-        "elements end at byte 5, its declared size says 4",
-        False,
-    ),
-    (
-        "list8 whose elements stop short",
-        "c0030140404040",
-        "elements end at byte 4, its declared size says 5",
-        False,
-    ),
+    ("list8 whose element overruns it", "c002015500", "end at byte 5, its declared size says 4", False),
+    ("list8 whose elements stop short", "c0030140404040", "end at byte 4, its declared size says 5", False),
     ("array8 whose elements overrun it", "e003025501010101", "array declares 2 elements", False),
 ]
 

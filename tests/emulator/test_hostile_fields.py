@@ -29,16 +29,8 @@ from eventhubs.events import PARTITION_KEY
 from eventhubs.links import EPOCH
 from eventhubs.selector import SELECTOR_FILTER
 from tests.conftest import default_emulator
-from tests.emulator.test_hostile_clients import (
-    HUB,
-    OPEN_AND_BEGIN,
-    Neighbour,
-    RawClient,
-    close_error,
-    condition,
-    put_token_request,
-    raw_frames_until_closed,
-)
+from tests.emulator import hostile_peers as peers
+from tests.emulator.hostile_peers import HUB, Neighbour
 
 pytestmark = pytest.mark.timeout(120)
 RECEIVER_ADDRESS = f"{HUB}/ConsumerGroups/$Default/Partitions/0"
@@ -51,24 +43,17 @@ def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
 
 
 @pytest.fixture(scope="module")
-def neighbour(emu: EmulatorProcess) -> Iterator[Neighbour]:
-    client = Neighbour(emu, "1")
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def attacker(emu: EmulatorProcess) -> Iterator[RawClient]:
+def attacker(emu: EmulatorProcess) -> Iterator[peers.RawClient]:
     """One raw connection with a token and $cbs links: every row below runs on it, and must not end it."""
-    client = RawClient(emu.port)
+    client = peers.RawClient(emu.port)
     client.requests = client.attach("cbs-requests", SENDER, "attacker", "$cbs").link  # type: ignore[attr-defined]
     client.replies = client.attach("cbs-replies", RECEIVER, "$cbs", "attacker").link  # type: ignore[attr-defined]
-    ask(client, put_token_request(emu, f"sb://localhost/{HUB}", "attacker"))
+    ask(client, peers.put_token_request(emu, f"sb://localhost/{HUB}", "attacker"))
     yield client
     client.close()
 
 
-def ask(client: RawClient, request: bytes, link: Any = None) -> Any:
+def ask(client: peers.RawClient, request: bytes, link: Any = None) -> Any:
     """Send a request to $cbs (or `link`'s node) and return the reply, or the rejection's condition."""
     link = link or client.requests  # type: ignore[attr-defined]
     client.wait(lambda: link.can_send, "get credit")
@@ -76,7 +61,7 @@ def ask(client: RawClient, request: bytes, link: Any = None) -> Any:
     client.conn.send_message(link, request, settled=False)
     client.flush()
     client.wait(lambda: len(client.outcomes()) > outcomes, "hear the outcome")
-    if (refused := condition(client.outcomes()[-1])) is not None:
+    if (refused := peers.condition(client.outcomes()[-1])) is not None:
         return refused
     replies = lambda: [e for e in client.events[events:] if isinstance(e, MessageReceived)]  # noqa: E731
     client.wait(lambda: bool(replies()), "hear the reply")
@@ -102,7 +87,7 @@ ATTACH_ROWS: dict[str, dict[str, Any]] = {
 
 @pytest.mark.parametrize("row", ATTACH_ROWS, ids=list(ATTACH_ROWS))
 def test_a_wrongly_typed_attach_field_refuses_that_link_by_name(
-    attacker: RawClient, neighbour: Neighbour, row: str
+    attacker: peers.RawClient, neighbour: Neighbour, row: str
 ) -> None:
     spec = ATTACH_ROWS[row]
     with neighbour.beside():
@@ -148,13 +133,13 @@ MESSAGE_ROWS = {
 
 
 @pytest.fixture(scope="module")
-def publisher(attacker: RawClient) -> Any:
+def publisher(attacker: peers.RawClient) -> Any:
     return attacker.attach("publisher", SENDER, "attacker", HUB).link
 
 
 @pytest.mark.parametrize("row", MESSAGE_ROWS, ids=list(MESSAGE_ROWS))
 def test_a_wrongly_typed_message_is_rejected_by_name(
-    attacker: RawClient, publisher: Any, neighbour: Neighbour, row: str
+    attacker: peers.RawClient, publisher: Any, neighbour: Neighbour, row: str
 ) -> None:
     message_format, payload = MESSAGE_ROWS[row]
     before = len(attacker.outcomes())
@@ -163,7 +148,7 @@ def test_a_wrongly_typed_message_is_rejected_by_name(
         attacker.conn.send_message(publisher, payload, message_format=message_format, settled=False)
         attacker.flush()
         attacker.wait(lambda: len(attacker.outcomes()) > before, "hear the outcome")
-    assert condition(attacker.outcomes()[-1]) == "amqp:decode-error"
+    assert peers.condition(attacker.outcomes()[-1]) == "amqp:decode-error"
 
 
 # ---- $cbs and $management requests -------------------------------------------------------------------
@@ -197,7 +182,7 @@ REQUEST_ROWS: dict[str, tuple[str, dict[str, Any], Any]] = {
 
 @pytest.mark.parametrize("row", REQUEST_ROWS, ids=list(REQUEST_ROWS))
 def test_a_wrongly_typed_request_property_is_answered_400_naming_it(
-    attacker: RawClient, neighbour: Neighbour, row: str
+    attacker: peers.RawClient, neighbour: Neighbour, row: str
 ) -> None:
     node, properties, body = REQUEST_ROWS[row]
     if node == "$management" and not hasattr(attacker, "management"):
@@ -212,10 +197,10 @@ def test_a_wrongly_typed_request_property_is_answered_400_naming_it(
 
 
 def test_the_expiration_property_is_not_read_so_any_type_is_accepted(
-    emu: EmulatorProcess, attacker: RawClient
+    emu: EmulatorProcess, attacker: peers.RawClient
 ) -> None:
     """The token's own expiry (`se`) decides: a put-token's `expiration` of another type changes nothing."""
-    token_request = Message.decode(put_token_request(emu, f"sb://localhost/{HUB}", "attacker"))
+    token_request = Message.decode(peers.put_token_request(emu, f"sb://localhost/{HUB}", "attacker"))
     assert token_request.application_properties is not None
     token_request.application_properties["expiration"] = ["soon"]
     reply = ask(attacker, token_request.encode())
@@ -260,8 +245,8 @@ def test_a_wrongly_typed_performative_field_closes_that_connection_with_decode_e
 ) -> None:
     attach = RawAttach(**FRAME_ROWS[row])
     with neighbour.beside():
-        frames = raw_frames_until_closed(emu.port, OPEN_AND_BEGIN + encode_frame(0, attach))  # type: ignore[arg-type]
-    assert close_error(frames) == "amqp:decode-error"
+        frames = peers.raw_frames_until_closed(emu.port, peers.OPEN_AND_BEGIN + encode_frame(0, attach))  # type: ignore[arg-type]
+    assert peers.close_error(frames) == "amqp:decode-error"
 
 
 def test_no_internal_error_was_logged(emu: EmulatorProcess) -> None:
