@@ -12,7 +12,12 @@ import time
 from conf import Settings, SettingsError, add_settings_arguments, settings_from_arguments
 from conf.arguments import argument_type, command_parser, positive_float, positive_int
 from conf.settings import JobSettings
-from jobs.datasource.connector import POSITION_FORMS, ConnectorError, starting_position_json
+from jobs.datasource.connector import (
+    POSITION_FORMS,
+    ConnectorError,
+    starting_position_json,
+    stop_connector_threads,
+)
 from jobs.datasource.options import EventHubsOptionError, parse_duration
 from jobs.query_errors import quiet_query_errors, readable_error
 from jobs.read_events import FILE_SINKS, SINKS, run
@@ -179,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     finally:
+        if settings.job.use_connector:
+            # Else its client threads keep a spark-submit driver's JVM alive after the job ends.
+            stop_connector_threads(spark)
         spark.stop()
     note = " (stopped at --timeout)" if summary.timed_out else ""
     print(

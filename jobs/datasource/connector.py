@@ -28,6 +28,7 @@ __all__ = [
     "connector_options",
     "connector_packages_conf",
     "starting_position_json",
+    "stop_connector_threads",
 ]
 
 CONNECTOR_FORMAT = "eventhubs"
@@ -35,6 +36,11 @@ CONNECTOR_PACKAGE = "com.microsoft.azure:azure-eventhubs-spark_2.12:2.3.22"
 # Where Ivy keeps the connector's jar under `spark.jars.ivy` once it has fetched it.
 CONNECTOR_JAR = "jars/com.microsoft.azure_azure-eventhubs-spark_2.12-2.3.22.jar"
 _UTILS_CLASS = "org.apache.spark.eventhubs.EventHubsUtils"
+# The connector's Java clients run on ScheduledExecutorServices (threadPoolSize, default 16) that it keeps
+# per connection string in this object's private `pools` map for the JVM's lifetime, with non-daemon
+# threads (pool-N-thread-M) and no public way to shut them down: under spark-submit (Spark 3.5 has no
+# spark.submit.callSystemExitOnMainExit, added in Spark 4) they keep the driver's JVM alive after the job.
+_THREAD_POOLS_CLASS = "org.apache.spark.eventhubs.client.ClientThreadPool$"
 POSITION_FORMS = (
     "'-1' (from the start), '@latest' (new events only), 'seq:N' (a sequence number) or an ISO time"
 )
@@ -114,6 +120,26 @@ def jvm_encrypt(spark: SparkSession) -> Callable[[str], str]:
         return str(utils.encrypt(connection_string))
 
     return encrypt
+
+
+def stop_connector_threads(spark: SparkSession) -> int:
+    """Shut down the connector's client thread pools in `spark`'s JVM, so that a driver started by
+    spark-submit can exit; call it once the queries are stopped. Returns how many pools were shut down
+    (0 where the connector never ran or is not on the classpath)."""
+    try:
+        jvm: Any = spark._jvm  # absent under Spark Connect
+        loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+        holder = jvm.java.lang.Class.forName(_THREAD_POOLS_CLASS, True, loader)
+        field = holder.getDeclaredField("pools")
+    except Exception:  # no JVM, the connector not on the classpath, or a version without this map
+        return 0
+    field.setAccessible(True)
+    pools = field.get(holder.getField("MODULE$").get(None)).valuesIterator()
+    stopped = 0
+    while pools.hasNext():
+        pools.next().shutdownNow()  # interrupts the reactor threads blocked in select()
+        stopped += 1
+    return stopped
 
 
 def connector_options(

@@ -31,7 +31,7 @@ from jobs.datasource.connector import connector_packages_conf
 REPOSITORY = Path(__file__).resolve().parents[2]
 IVY_DIR = Path(os.environ.get("HUBSTREAM_IVY_DIR", REPOSITORY / ".ivy2"))
 # One hub per test module or test, so no test sees another's events.
-HUBS = {"reads": 2, "positions": 1, "restart": 2, "epochs": 2, "parity": 2}
+HUBS = {"reads": 2, "positions": 1, "restart": 2, "epochs": 2, "parity": 2, "submit": 1}
 CONFIG = "\n".join(
     ['namespace = "emulator"', "[keys]", 'RootManageSharedAccessKey = "SAS_KEY_VALUE"']
     + [
