@@ -21,11 +21,11 @@ from conf.arguments import (
     positive_int,
     start_logging,
 )
+from conf.progress import make_progress
 from conf.settings import load_checkpoint_store
 
 from . import receive_events
 from .outputs import ConsoleOutput, DeviceCsvOutput, JsonLinesOutput
-from .progress import receive_progress
 from .receiver import CheckpointPolicy, Output, starting_position
 from .store import CheckpointStoreError
 
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             count=args.count,
             duration_s=args.duration,
             stop=stop,
-            progress=None if quiet else receive_progress(args.count, sys.stderr),
+            progress=None if quiet else make_progress(args.count, "received", sys.stderr),
             load_balancing_interval_s=args.load_balancing_interval,
             ownership_expiry_s=args.ownership_expiry,
         )

@@ -24,8 +24,13 @@ if not __package__:
     # Run as a file (spark-submit jobs/read_captures.py): make `eventhubs` and `jobs` importable.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eventhubs.archive_names import archive_glob, archive_name_pattern, archive_name_tokens
-from eventhubs.capture import CAPTURE_SCHEMA, DEFAULT_ARCHIVE_NAME_FORMAT
+from eventhubs.capture import (
+    CAPTURE_SCHEMA,
+    DEFAULT_ARCHIVE_NAME_FORMAT,
+    archive_glob,
+    archive_name_pattern,
+    archive_name_tokens,
+)
 from jobs.read_events import SINKS, start_query, transform
 from jobs.transforms import CAPTURE_FILE_COLUMN, from_capture
 from jobs.trigger import parse_trigger

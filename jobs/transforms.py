@@ -190,7 +190,7 @@ def from_capture(df: DataFrame, partition_pattern: str, partition_group: int) ->
 
     `df` has Capture's Avro fields (SequenceNumber, Offset, EnqueuedTimeUtc, SystemProperties,
     Properties, Body) and `capture_file`, the file's path; the partition is group `partition_group` of
-    the regex `partition_pattern` in that path (eventhubs.archive_names makes both from the archive
+    the regex `partition_pattern` in that path (eventhubs.capture makes both from the archive
     name format), null when the path does not match. The enqueued time is SystemProperties'
     x-opt-enqueued-time (milliseconds) when present, else EnqueuedTimeUtc (whole seconds).
     """

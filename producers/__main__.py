@@ -17,11 +17,11 @@ from azure.eventhub.exceptions import EventHubError
 
 from conf import Settings, SettingsError, add_settings_arguments, settings_from_arguments
 from conf.arguments import add_log_level_argument, command_parser, positive_float, positive_int, start_logging
+from conf.progress import make_progress
 from eventhubs.errors import EventHubsError
 
 from . import send_events
 from .events import Event
-from .progress import make_progress
 from .sender import OversizeEvent
 
 SOURCES = ("test", "twitter", "telemetry", "file")
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         events = make_source(args.source, settings, args, stop)
         log.info("sending %s events to event hub %r (profile %s, engine %s)", args.source,
                  settings.eventhub.name, settings.profile, args.engine)  # fmt: skip
-        progress = None if args.quiet else make_progress(args.count)
+        progress = None if args.quiet else make_progress(args.count, "sent")
         stats = send_events(
             settings,
             events,

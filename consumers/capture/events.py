@@ -10,8 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from eventhubs.archive_names import parse_archive_name
-from eventhubs.capture import CaptureFileError, parse_enqueued_time_utc, read_archive
+from eventhubs.capture import CaptureFileError, parse_archive_name, parse_enqueued_time_utc, read_archive
 
 from ..receiver import Received
 
