@@ -24,13 +24,8 @@ if not __package__:
     # Run as a file (spark-submit jobs/read_captures.py): make `eventhubs` and `jobs` importable.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eventhubs.capture import (
-    CAPTURE_SCHEMA,
-    DEFAULT_ARCHIVE_NAME_FORMAT,
-    archive_glob,
-    archive_name_pattern,
-    archive_name_tokens,
-)
+from eventhubs import capture as capture_format
+from eventhubs.capture import DEFAULT_ARCHIVE_NAME_FORMAT
 from jobs.read_events import SINKS, start_query, transform
 from jobs.transforms import CAPTURE_FILE_COLUMN, from_capture
 from jobs.trigger import parse_trigger
@@ -106,7 +101,7 @@ def capture_spark_schema() -> StructType:
 
     A stream needs its schema up front (there may be no file yet to read it from).
     """
-    return _struct(CAPTURE_SCHEMA)
+    return _struct(capture_format.CAPTURE_SCHEMA)
 
 
 def avro_format(spark: SparkSession) -> str:
@@ -124,13 +119,13 @@ def avro_format(spark: SparkSession) -> str:
 
 def capture_path(root: str, name_format: str = DEFAULT_ARCHIVE_NAME_FORMAT) -> str:
     """The glob of every capture file under `root` (a folder or a wasbs:// / abfss:// URL)."""
-    return root.rstrip("/") + "/" + archive_glob(name_format)
+    return root.rstrip("/") + "/" + capture_format.archive_glob(name_format)
 
 
 def capture_events(df: DataFrame, name_format: str = DEFAULT_ARCHIVE_NAME_FORMAT) -> DataFrame:
     """Capture records (with `capture_file`) in the connector's schema: `from_capture` for this format."""
-    group = archive_name_tokens(name_format).index("PartitionId") + 1
-    return from_capture(df, archive_name_pattern(name_format), group)
+    group = capture_format.archive_name_tokens(name_format).index("PartitionId") + 1
+    return from_capture(df, capture_format.archive_name_pattern(name_format), group)
 
 
 def _with_file(df: DataFrame) -> DataFrame:
@@ -191,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         trigger = parse_trigger(args.trigger)
-        archive_name_tokens(args.archive_name_format)
+        capture_format.archive_name_tokens(args.archive_name_format)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
