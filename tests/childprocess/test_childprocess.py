@@ -13,9 +13,11 @@ IGNORES_CTRL_C = (
     "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
     "print('ready', flush=True); time.sleep(60)"
 )
+# Prints inside its try: a SIGINT that lands between the print and the try would end it as -2, not 130.
 EXITS_ON_CTRL_C = (
-    "import time; print('ready', flush=True)\n"
-    "try: time.sleep(60)\nexcept KeyboardInterrupt: raise SystemExit(130)"
+    "import time\n"
+    "try:\n    print('ready', flush=True)\n    time.sleep(60)\n"
+    "except KeyboardInterrupt:\n    raise SystemExit(130)"
 )
 
 
