@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Azurite Blob service: {azurite.blob_endpoint} (data in {args.location})", flush=True)
     print(f"Connection string: {azurite.connection_string}", flush=True)
     print("Ctrl-C stops it.", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: azurite.stop())
+    # SIGTERM as Ctrl-C: stopping inside the handler would deadlock on the wait() it interrupted.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     assert azurite.process is not None
     try:
         azurite.process.wait()

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from azure.core.exceptions import ServiceRequestError
 from azure.storage.blob import BlobServiceClient
 
 from azurite import AZURITE_BIN_ENV, AzuriteNotInstalled, AzuriteProcess
@@ -68,3 +69,27 @@ def test_command_line_help_and_missing_binary(tmp_path: Path) -> None:
     )
     assert missing.returncode == 2
     assert missing.stderr.count("\n") == 1 and "make azurite-install" in missing.stderr
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_command_line_stops_azurite_on_sigterm_and_ctrl_c(tmp_path: Path, stop_signal: int) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "azurite", "--port", "0", "--location", str(tmp_path / "data")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines = [process.stdout.readline() for _ in range(3)]
+    assert lines[-1] == "Ctrl-C stops it.\n", lines
+    connection_string = lines[1].removeprefix("Connection string: ").strip()
+    with BlobServiceClient.from_connection_string(connection_string) as service:
+        service.create_container("proof")
+    process.send_signal(stop_signal)
+    try:
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+    # Azurite itself is gone too: its port refuses connections.
+    with BlobServiceClient.from_connection_string(connection_string, retry_total=0) as service:
+        with pytest.raises(ServiceRequestError):
+            service.get_service_properties()
