@@ -179,7 +179,10 @@ class Handler:
         except EventHubsError as exc:
             error = Error(exc.condition, exc.description)
         except (OSError, ValueError) as exc:
-            log.exception("%s: storing a message failed", self.peer)
+            # A traceback per 10 s, not per send: a producer retrying against a broken store floods nothing.
+            self.namespace.storage_log.warning(
+                "store-failed", "%s: storing a message failed", self.peer, exc_info=True
+            )
             error = Error("amqp:internal-error", f"the emulator could not store the message: {exc}")
         if not event.settled:
             self.connection.settle(event.link, event.delivery_id, error=error)

@@ -7,6 +7,8 @@ as the service does.
 
 from __future__ import annotations
 
+import errno
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,9 +25,15 @@ from eventhubs.errors import (
 from eventhubs.partitioning import partition_index
 
 from .config import HubConfig, NamespaceConfig
+from .ratelimited import RateLimitedLog
 from .storage import PartitionLog, Store, StoredEvent
 
 MAX_NON_EPOCH_RECEIVERS = 5  # per consumer group and partition, as the service allows
+# What the OS answers when there is no room for more bytes: a full disk, a quota, a file size limit.
+_NO_ROOM = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+            errno.EFBIG: "a file reached the size limit (ulimit -f)"}  # fmt: skip
+
+logger = logging.getLogger("emulator.namespace")
 
 
 @dataclass(eq=False)
@@ -54,6 +62,8 @@ class Namespace:
         self._round_robin: dict[str, int] = {}
         self._receivers: dict[tuple[str, str, str], list[Receiver]] = {}
         self._listeners: dict[tuple[str, str], set[Callable[[], None]]] = {}
+        self.storage_log = RateLimitedLog(logger)  # failures to store, from every connection
+        self._out_of_room = False
         # Open every partition now, so retention reaches partitions nobody touches after a restart.
         for hub in config.hubs.values():
             self.store.created_at(hub.name, int(clock() * 1000))
@@ -121,10 +131,38 @@ class Namespace:
             stored.append(StoredEvent(sequence, offset, now_ms, payload))
             sequence += 1
             offset += len(payload)
-        log.append(stored)
+        try:
+            log.append(stored)
+        except OSError as exc:
+            if exc.errno not in _NO_ROOM:
+                raise
+            raise self._no_room(hub, partition_id, exc) from None
+        if self._out_of_room:
+            self._out_of_room = False
+            refused = self.storage_log.pending("no-room")
+            logger.info("storing events again (%d more sends were refused for want of room)", refused)
         for listener in list(self._listeners.get((hub.name, partition_id), ())):
             listener()
         return partition_id, stored
+
+    def _no_room(self, hub: HubConfig, partition_id: str, exc: OSError) -> ResourceLimitError:
+        """The refusal of a send the disk has no room for, logged once per 10 s with a count, not per send.
+
+        The service's answer to an entity that cannot take more is QuotaExceeded,
+        `amqp:resource-limit-exceeded`, which the SDKs do not retry: a full disk waits for a person, so
+        the sender learns at once, with what to do, instead of after its retries.
+        """
+        where = exc.filename or "the emulator's data folder"
+        why = _NO_ROOM.get(exc.errno or 0, "no room")
+        description = (
+            f"The emulator cannot store events for event hub '{hub.name}', partition {partition_id}: "
+            f"{why} ({exc.strerror}) at {where}. Free disk space there, or start the "
+            "emulator with --data-dir on a larger disk; sends succeed again as soon as there is room. "
+            "Nothing of this send was stored."
+        )
+        self._out_of_room = True
+        self.storage_log.warning("no-room", "refusing sends: %s", description)
+        return ResourceLimitError(description)
 
     # ---- consuming --------------------------------------------------------------------------------------
 

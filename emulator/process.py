@@ -36,8 +36,11 @@ class EmulatorProcess:
         log_file: Path | None = None,
         ca_dir: Path | None = None,
         tls_port: int = 0,
+        command_prefix: Sequence[str] = (),
     ) -> None:
         self.data_dir = data_dir
+        # Run before python (which it must exec, so `pid` stays the emulator's): e.g. a namespace's setup.
+        self.command_prefix = list(command_prefix)
         self.config = config
         self.extra_args = list(extra_args)
         self.log_file = log_file
@@ -52,7 +55,14 @@ class EmulatorProcess:
 
     def start(self, timeout: float = 30.0, port: int | None = None) -> EmulatorProcess:
         """Start it (on `port`, or the port it had before, or a free one) and wait until it serves."""
-        args = [sys.executable, "-m", "emulator", "--port", str(port if port is not None else self.port)]
+        args = [
+            *self.command_prefix,
+            sys.executable,
+            "-m",
+            "emulator",
+            "--port",
+            str(port if port is not None else self.port),
+        ]
         args += ["--tls-port", str(self.tls_port), "--ws-port", str(self.ws_port)]
         if self.data_dir is not None:
             args += ["--data-dir", str(self.data_dir)]

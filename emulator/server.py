@@ -27,6 +27,7 @@ from .capture import CaptureService
 from .config import DEFAULT_RETENTION_CHECK_SECONDS, ServerLimits
 from .handler import Handler
 from .namespace import Namespace
+from .ratelimited import RateLimitedLog
 
 log = logging.getLogger("emulator.server")
 
@@ -36,32 +37,9 @@ PUMP_BUDGET_BYTES = 256 * 1024
 # The longest one connection's work (frames read, consumers pumped) runs in one turn of the event loop;
 # the rest waits for a later turn, after the other connections have been served.
 SLICE_S = 0.005
-# Repeated refusals and accept errors are logged at most once per this many seconds, with a count.
-LOG_EVERY_S = 10.0
 _HANDSHAKE = frozenset({
     State.AWAIT_HEADER, State.AWAIT_SASL_INIT, State.AWAIT_AMQP_HEADER, State.AWAIT_OPEN,
 })  # fmt: skip
-
-
-class _RateLimitedLog:
-    """Logs the first of a kind of repeated message at once, then at most one line per `every` seconds
-    saying how many more there were."""
-
-    def __init__(self, every: float = LOG_EVERY_S) -> None:
-        self.every = every
-        self._last: dict[str, float] = {}
-        self._since: dict[str, int] = {}
-
-    def warning(self, kind: str, message: str, *args: object) -> None:
-        now = time.monotonic()
-        last = self._last.get(kind)
-        if last is not None and now - last < self.every:
-            self._since[kind] = self._since.get(kind, 0) + 1
-            return
-        more = self._since.pop(kind, 0)
-        self._last[kind] = now
-        suffix = f" ({more} more like it in the last {now - last:.0f} s)" if more and last is not None else ""
-        log.warning(message + suffix, *args)
 
 
 RETENTION_INTERVAL_S = DEFAULT_RETENTION_CHECK_SECONDS  # the config's retention_check_seconds
@@ -308,7 +286,7 @@ class EmulatorServer:
         self.limits = limits if limits is not None else namespace.config.limits
         self.protocols: set[_AmqpProtocol] = set()
         self._per_peer: dict[str, int] = {}
-        self._refusals = _RateLimitedLog()
+        self._refusals = RateLimitedLog(log)
         self._servers: list[asyncio.Server] = []
         self._timer: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None

@@ -357,6 +357,14 @@ class DiskPartitionLog:
     # -- appending
 
     def append(self, events: Sequence[StoredEvent]) -> None:
+        try:
+            self._append(events)
+        except OSError as exc:
+            if exc.filename is None:  # os.write names no file: say where the bytes could not go
+                exc.filename = str(self._dir)
+            raise
+
+    def _append(self, events: Sequence[StoredEvent]) -> None:
         self._check_open()
         last_time = None if self._last_time == _NO_TIME else self._last_time
         check_append(events, self.next_sequence_number, self._next_offset, last_time)

@@ -27,6 +27,7 @@ from emulator.storage import (
     Store,
     StoredEvent,
 )
+from tests.emulator.full_disk import tmpfs_prefix, unshare_can_mount
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -721,15 +722,6 @@ print(json.dumps({
 """
 
 
-def unshare_can_mount(path: Path) -> bool:
-    """True if this user may mount a tmpfs in a user and mount namespace of its own (no root needed)."""
-    probe = ["unshare", "-Urm", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs {path}"]
-    try:
-        return subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
-    except FileNotFoundError:
-        return False
-
-
 @pytest.mark.parametrize(
     ("how", "free_pages"),
     [("tmpfs", 0), ("tmpfs", 1), ("tmpfs", 2), ("fsize", 0)],
@@ -747,8 +739,7 @@ def test_a_disk_full_at_a_segment_roll_refuses_then_appends_once_space_returns(
     if how == "tmpfs":
         if not unshare_can_mount(tmp_path):
             pytest.skip("this kernel or sandbox allows no user namespaces: the rlimit-fsize case stands in")
-        mount = f'mount -t tmpfs -o size=1m tmpfs {tmp_path} && exec "$@"'
-        command = ["unshare", "-Urm", "sh", "-c", mount, "sh", *command]
+        command = [*tmpfs_prefix(tmp_path, "1m"), *command]
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
