@@ -9,6 +9,7 @@ path: a small inline reader for the encodings the service uses, the general boun
 
 from __future__ import annotations
 
+import functools
 import struct
 from typing import Any
 
@@ -28,7 +29,8 @@ from amqp10.message import (
     section_bounds,
     split_sections,
 )
-from amqp10.types import Symbol, Timestamp
+from amqp10.performatives import from_described
+from amqp10.types import Described, Symbol, Timestamp, ULong
 
 # The annotations the service stamps on every event, and the ones a sender may set.
 PARTITION_KEY = Symbol("x-opt-partition-key")
@@ -59,14 +61,16 @@ def unpack(payload: bytes, message_format: int) -> tuple[list[bytes], str | None
 
 
 def partition_key_of(message: bytes, bounds: list[tuple[int, int, int, int]]) -> str | None:
-    """The partition key a message's annotations name; `bounds` are its `section_bounds`."""
+    """The partition key a message's annotations name; `bounds` are its `section_bounds`.
+
+    A key that is not a string is no key: the service ignores it and spreads the events round-robin,
+    keeping the annotation as sent (azure-eventhub's `send_batch` docstring says so; consumers that
+    expect a string then fail on it, azure-sdk-for-python#12353), so the emulator does the same.
+    """
     for code, _start, end, value_at in bounds:
         if code == MESSAGE_ANNOTATIONS:
             for name, key in read_annotations(message, value_at, end):
-                if name == PARTITION_KEY and key is not None:
-                    if not isinstance(key, str):
-                        got = f"{type(key).__name__} {key!r:.60}"
-                        raise DecodeError(f"annotation {PARTITION_KEY} must be a string, got {got}")
+                if name == PARTITION_KEY and isinstance(key, str):
                     return key
             return None
     return None
@@ -91,6 +95,66 @@ def check_section_types(message: bytes, bounds: list[tuple[int, int, int, int]])
             raise DecodeError(
                 f"section {_SECTION_NAMES[code]} holds a value of constructor 0x{message[value_at]:02x}"
             )
+
+
+def _is_string(key: Any) -> bool:
+    return type(key) is str  # a Symbol is a str too, but not an AMQP string
+
+
+def _is_annotation_key(key: Any) -> bool:
+    return isinstance(key, Symbol | ULong)
+
+
+# The key types the AMQP spec allows in each map section (3.2.5: application-properties keys are
+# strings; annotations, 3.2.10, and footers are keyed by symbol or ulong), and how to say so.
+_ANNOTATION_KEY = (_is_annotation_key, "a symbol or ulong")
+_MAP_KEYS = {
+    APPLICATION_PROPERTIES: (_is_string, "a string"), MESSAGE_ANNOTATIONS: _ANNOTATION_KEY,
+    DELIVERY_ANNOTATIONS: _ANNOTATION_KEY, FOOTER: _ANNOTATION_KEY,
+}  # fmt: skip
+
+
+def check_section_fields(message: bytes, bounds: list[tuple[int, int, int, int]]) -> dict[Any, Any]:
+    """Raise DecodeError unless every section other than the body decodes whole, with the field types the
+    spec gives its header and properties and the key types it gives its maps; return the message's own
+    message annotations (not to be changed: they may be shared).
+
+    Keys only, not application-property values: the service stores a map-valued property (it reached a
+    JavaScript consumer and broke only .NET's converter, azure-sdk-for-js#31067), and azure-eventhub
+    sends a dict value as one. A key of another type no SDK sends, and statically typed consumers cannot
+    read (a list key even makes azure-eventhub's decoder raise TypeError on every receive).
+    """
+    own: dict[Any, Any] = {}
+    for code, start, end, value_at in bounds:
+        if code in _CHECKED_SECTIONS:
+            section = message[start:end]
+            # A stream repeats its headers, keys and properties: each small one is decoded once.
+            check = _checked_small if end - start <= _SMALL else _checked
+            value = check(code, section, value_at - start)
+            if code == MESSAGE_ANNOTATIONS:
+                own = value
+    return own
+
+
+_SMALL = 256  # bytes: sections this small are remembered once checked, the last 1,024 of them
+_CHECKED_SECTIONS = frozenset((HEADER, PROPERTIES, *_MAP_KEYS))
+
+
+def _checked(code: int, section: bytes, value_at: int) -> Any:
+    value = _DECODER.decode(section, value_at)[0]
+    if code in (HEADER, PROPERTIES):
+        return from_described(Described(ULong(code), value))
+    allowed, expected = _MAP_KEYS[code]
+    for key in value or ():
+        if not allowed(key):
+            raise DecodeError(
+                f"section {_SECTION_NAMES[code]} has a key of type {type(key).__name__} "
+                f"{key!r:.40}: its keys must each be {expected}"
+            )
+    return value or {}
+
+
+_checked_small = functools.lru_cache(maxsize=1024)(_checked)
 
 
 _DECODER = Decoder()
@@ -158,9 +222,12 @@ def stamp(
     """The message as consumers receive it: the service's annotations merged into its own."""
     bounds = list(section_bounds(message))  # plain tuples: once per stored event
     check_section_types(message, bounds)
-    own_bounds = next((b for b in bounds if b[0] == MESSAGE_ANNOTATIONS), None)
-    own = (_DECODER.decode(message, own_bounds[3])[0] or {}) if own_bounds is not None else {}
-    kept = {k: v for k, v in own.items() if k not in _STAMPED}
+    own = check_section_fields(message, bounds)
+    # A sender's partition key that is not a string routed nothing; it is delivered as sent.
+    kept = {
+        k: v for k, v in own.items()
+        if k not in _STAMPED or (k == PARTITION_KEY and not isinstance(v, str) and partition_key is None)
+    }  # fmt: skip
     if kept:
         annotations: dict[Any, Any] = {
             SEQUENCE_NUMBER: sequence_number,

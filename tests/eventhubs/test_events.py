@@ -73,3 +73,14 @@ def test_delivery_annotations_go_after_the_header() -> None:
     assert delivered.delivery_annotations == {b"last_enqueued_sequence_number": 9}
     assert delivered.header.durable is True
     assert delivered.data == [b"d"]
+
+
+@pytest.mark.parametrize("key", [5, [b"k"]], ids=["long", "list"])
+def test_a_key_that_is_not_a_string_routes_nothing_and_is_delivered_as_sent(key: Any) -> None:
+    """As the service does (azure-eventhub's send_batch docstring): no partition key, the annotation kept."""
+    sent = sdk_encoded(data=[b"d"], message_annotations={b"x-opt-partition-key": key})
+    messages, routing_key = unpack(sent, 0)
+    assert routing_key is None
+    stamped: Any = decode_payload(memoryview(stamp(messages[0], 1, 2, 3, routing_key)))
+    assert stamped.message_annotations[b"x-opt-partition-key"] == key
+    assert stamped.message_annotations[b"x-opt-sequence-number"] == 1
