@@ -127,7 +127,7 @@ def check_section_fields(message: bytes, bounds: list[tuple[int, int, int, int]]
     own: dict[Any, Any] = {}
     for code, start, end, value_at in bounds:
         if code in _CHECKED_SECTIONS:
-            section = message[start:end]
+            section = bytes(message[start:end])  # hashable, whatever buffer the message is in
             # A stream repeats its headers, keys and properties: each small one is decoded once.
             check = _checked_small if end - start <= _SMALL else _checked
             value = check(code, section, value_at - start)
