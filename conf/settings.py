@@ -39,6 +39,7 @@ from eventhubs.connection_string import (
     holds_secret,
     parse_connection_string,
 )
+from eventhubs.links import CustomEndpoint
 
 __all__ = [
     "CHECKPOINT_STORE_ENV",
@@ -86,6 +87,15 @@ class EventHubSettings:
     consumer_group: str = "$Default"
     connection_string: ConnectionString | None = None  # exactly one of these two
     fully_qualified_namespace: str | None = None  # passwordless: azure-identity DefaultAzureCredential
+    # How every client (the producers' SDK and our engine, the consumers, the Spark job) reaches the
+    # namespace, as the azure-eventhub SDK's keyword arguments of the same names: "amqp" (TLS, port 5671)
+    # or "websocket" (AMQP over WebSockets, wss on 443, for networks that open only 443).
+    # connection_verify: the PEM file of the CAs to trust instead of the default ones (the emulator's local
+    # CA: `python -m emulator ca`). custom_endpoint_address: where to dial instead, "sb://host:port" (an
+    # emulator's --tls-port/--ws-port other than 5671/443); the port defaults to 5671 (443 for websocket).
+    transport: Literal["amqp", "websocket"] = "amqp"
+    connection_verify: str | None = None
+    custom_endpoint_address: str | None = None
 
     def __post_init__(self) -> None:
         if (self.connection_string is None) == (self.fully_qualified_namespace is None):
@@ -115,13 +125,6 @@ class ProducerSettings:
     twitter_bearer_token_env: str = "X_BEARER_TOKEN"
     telemetry_devices: int = 10
     telemetry_interval_s: float = 0.0  # the tutorial sends without pausing; --rate paces it
-    # How the SDK reaches the namespace: "amqp" (TLS, port 5671) or "websocket" (AMQP over WebSockets, wss
-    # on 443, for networks that open only 443). connection_verify: a CA bundle to trust instead of
-    # certifi's (the emulator's local CA: `python -m emulator ca`). custom_endpoint_address: where to
-    # dial instead, "sb://host:port" (an emulator's --tls-port/--ws-port other than 5671/443).
-    transport: Literal["amqp", "websocket"] = "amqp"
-    connection_verify: str | None = None
-    custom_endpoint_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,8 @@ _SECTIONS: dict[str, type] = {
     "job": JobSettings,
     "checkpoint_store": CheckpointStoreSettings,
 }
+# [eventhub] keys passed as they are, whichever way the profile authenticates.
+_CONNECTION_KEYS = ("consumer_group", "transport", "connection_verify", "custom_endpoint_address")
 # Bounds the loader enforces, by (section, key); the dataclasses themselves stay plain values so that
 # command-line flags can replace fields freely.
 _POSITIVE = {
@@ -412,11 +417,20 @@ class _Loader:
                 )
             fields = [f.name for f in dataclasses.fields(_SECTIONS[name])]
             for key in table:
+                if key not in fields and (home := self._home(key)):
+                    raise SettingsError(f"{self.path}: {key} belongs under [{home}], not [{name}]: move it")
                 if key not in fields:
                     raise SettingsError(
                         f"{self.path}: unknown key {key!r} in [{name}]{self._suggest(key, fields)}"
                     )
         return data
+
+    @staticmethod
+    def _home(key: str) -> str | None:
+        """The section that has `key`, if any (e.g. a setting moved from [producer] to [eventhub])."""
+        return next(
+            (s for s, cls in _SECTIONS.items() if key in {f.name for f in dataclasses.fields(cls)}), None
+        )
 
     @staticmethod
     def _suggest(word: str, choices: typing.Iterable[str]) -> str:
@@ -591,7 +605,12 @@ class _Loader:
                 "starting and ending with a letter or digit"
             )
 
-        group = {"consumer_group": values["consumer_group"]} if "consumer_group" in values else {}
+        if "custom_endpoint_address" in values:
+            try:
+                CustomEndpoint.parse(values["custom_endpoint_address"])
+            except ValueError as exc:
+                raise SettingsError(f"{self.where('eventhub', 'custom_endpoint_address')}: {exc}") from None
+        group = {key: values[key] for key in _CONNECTION_KEYS if key in values}
         namespace: str | None = values.get("fully_qualified_namespace")
         if flag:
             text, cs_where = flag, "--connection-string"

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 from azure.eventhub import EventHubConsumerClient
 from azure.eventhub.aio import EventHubConsumerClient as AsyncConsumerClient
 
+from conf.sdk_options import sdk_connection_options
+
 if TYPE_CHECKING:
     from conf import EventHubSettings
 
@@ -33,6 +35,7 @@ def consumer_client(
         "checkpoint_store": checkpoint_store,
         "load_balancing_interval": load_balancing_interval_s,
         "partition_ownership_expiration_interval": ownership_expiry_s,
+        **sdk_connection_options(hub),
         **options,
     }
     client_class = AsyncConsumerClient if aio else EventHubConsumerClient

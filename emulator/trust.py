@@ -157,6 +157,12 @@ Python (azure-eventhub) - either of:
   Point a client at an emulator port other than 5671/443 with
   custom_endpoint_address="sb://localhost:PORT" (and transport_type=TransportType.Amqp for TLS).
 
+hubstream (producers, consumers, the Spark job), in the profile's [eventhub] table:
+  connection_verify = "{cert}"
+  custom_endpoint_address = "sb://localhost:PORT"   # for a port other than 5671 (443 with websocket)
+  The Spark source and sink take them as .option("eventhubs.connectionVerify", "{cert}") and
+  .option("eventhubs.customEndpointAddress", "sb://localhost:PORT").
+
 Node (@azure/event-hubs):
   export NODE_EXTRA_CA_CERTS="{cert}"
 

@@ -28,6 +28,32 @@ WEBSOCKET_PATH = "/$servicebus/websocket"
 
 
 @dataclass(frozen=True)
+class CustomEndpoint:
+    """Where a client dials instead of the namespace, as the azure-eventhub SDK reads its
+    `custom_endpoint_address` (`_configuration.py`, `_pyamqp/_connection.py`): `host[:port][/path]`, a
+    scheme optional (`sb://` assumed). The token's audience still names the namespace; TLS checks `host`."""
+
+    host: str
+    port: int | None  # None: the transport's default, 5671 for AMQP, 443 for WebSockets
+    path: str  # WebSockets only: the handshake's path is this followed by WEBSOCKET_PATH
+
+    @classmethod
+    def parse(cls, address: str) -> CustomEndpoint:
+        """Raise ValueError (the message says what is wrong) for an address without a host or a bad port."""
+        parts = urlsplit(address if "//" in address else f"sb://{address}")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError(f"{address!r} has a port that is not a number from 1 to 65535") from None
+        if not parts.hostname or port == 0:
+            raise ValueError(f"{address!r} is not an address such as sb://<host>:<port>")
+        return cls(parts.hostname, port, parts.path.rstrip("/"))
+
+    def port_for(self, websocket: bool) -> int:
+        return self.port or (WEBSOCKET_PORT if websocket else AMQPS_PORT)
+
+
+@dataclass(frozen=True)
 class SenderAddress:
     hub: str
     partition_id: str | None  # None: the service chooses

@@ -8,8 +8,9 @@ put to `$cbs` for the hub (a SAS token signed with the connection string's key, 
 SharedAccessSignature, or a Microsoft Entra ID token from DefaultAzureCredential). Requests to a node
 (`$cbs`, `$management`) go out on a sender link and come back on a receiver link whose target is the
 request's reply-to address. Blocking I/O on one socket, in the calling thread.
-The certificate is checked against the system's CAs, or only against `Endpoint.ca_file` (the SDK's
-`connection_verify`, e.g. the emulator's local CA). Not supported: HTTP proxies.
+The certificate is checked against the system's CAs, or only against `Endpoint.ca_file`/`ca_pem` (the
+SDK's `connection_verify`, e.g. the emulator's local CA). `custom_endpoint_address` dials another
+host/port, as the SDK's does. Not supported: HTTP proxies.
 Failures raise `eventhubs.errors` classes: the service's refusals by their condition, a lost
 connection as `ConnectionLostError`.
 """
@@ -50,7 +51,7 @@ from eventhubs.errors import (
     UnauthorizedError,
     error_for,
 )
-from eventhubs.links import WEBSOCKET_PATH, WEBSOCKET_PORT, audience
+from eventhubs.links import WEBSOCKET_PATH, WEBSOCKET_PORT, CustomEndpoint, audience
 from eventhubs.sas import JWT_TOKEN_TYPE, TOKEN_TYPE, make_sas_token, token_expiry
 
 if TYPE_CHECKING:
@@ -69,8 +70,10 @@ T = TypeVar("T")
 class Endpoint:
     """Where and how to connect; built from a connection string or a namespace and a credential.
 
-    `websocket`: AMQP over WebSockets at `/$servicebus/websocket` (wss with `tls`). `ca_file`: trust
-    only the CAs in this PEM file (the SDK's `connection_verify`), else the system's.
+    `websocket`: AMQP over WebSockets at `/$servicebus/websocket` (wss with `tls`). `ca_file` (a PEM
+    file) or `ca_pem` (its text): trust only these CAs (the SDK's `connection_verify`), else the system's;
+    `ca_option` is what errors tell the user to set. `dial_host`: connect there instead of `host`
+    (the SDK's `custom_endpoint_address`; TLS then checks that name, the token still names `host`).
     """
 
     host: str
@@ -81,6 +84,10 @@ class Endpoint:
     credential: TokenCredential | None = field(default=None, repr=False)
     websocket: bool = False
     ca_file: str | None = None
+    ca_pem: str | None = field(default=None, repr=False)
+    ca_option: str = field(default="ca_file", compare=False)
+    dial_host: str | None = None
+    websocket_path: str = WEBSOCKET_PATH
 
     @classmethod
     def connect_to(
@@ -91,28 +98,73 @@ class Endpoint:
         *,
         websocket: bool = False,
         ca_file: str | None = None,
+        ca_pem: str | None = None,
+        ca_option: str = "ca_file",
+        custom_endpoint_address: str | None = None,
     ) -> Endpoint:
         """From a connection string, or else a namespace (host[:port]) reached with DefaultAzureCredential.
 
-        A port named there is used (unlike the SDK, which dials 5671, or 443 for WebSockets, unless
-        given a `custom_endpoint_address`)."""
+        A port named there is used (unlike the SDK, which dials 5671, or 443 for WebSockets), unless a
+        `custom_endpoint_address` says where to dial: its port, else 5671 (443 for WebSockets), as the
+        SDK's."""
+        trust: dict[str, Any] = {"ca_file": ca_file, "ca_pem": ca_pem, "ca_option": ca_option}
+        custom = CustomEndpoint.parse(custom_endpoint_address) if custom_endpoint_address else None
+        if custom is not None:
+            trust.update(dial_host=custom.host, websocket_path=custom.path + WEBSOCKET_PATH)
         if connection_string is not None:
             cs = connection_string
             tls = not cs.use_development_emulator
             default = WEBSOCKET_PORT if websocket else AMQPS_PORT if tls else AMQP_PORT
+            port = custom.port_for(websocket) if custom else cs.port or default
             return cls(
-                cs.host, cs.port or default, tls, hub, connection_string=cs, websocket=websocket,
-                ca_file=ca_file,
+                cs.host, port, tls, hub, connection_string=cs, websocket=websocket, **trust
             )  # fmt: skip
         from azure.identity import DefaultAzureCredential
 
         assert namespace is not None
         host, _, port_text = namespace.partition(":")
         port = int(port_text or (WEBSOCKET_PORT if websocket else AMQPS_PORT))
+        if custom is not None:
+            port = custom.port_for(websocket)
         return cls(
-            host, port, True, hub, credential=DefaultAzureCredential(), websocket=websocket,
-            ca_file=ca_file,
+            host, port, True, hub, credential=DefaultAzureCredential(), websocket=websocket, **trust
         )  # fmt: skip
+
+    @property
+    def address(self) -> str:
+        """The host dialed: the custom endpoint's, else the namespace's."""
+        return self.dial_host or self.host
+
+    def tls_context(self) -> ssl.SSLContext:
+        """The client context: the system's CAs, or only the given ones (the SDK's connection_verify)."""
+        try:
+            return ssl.create_default_context(cafile=self.ca_file, cadata=self.ca_pem)
+        except FileNotFoundError:
+            raise ConnectionLostError(
+                f"{self.ca_option} = {self.ca_file!r}: no such file; give the path of the PEM file of the "
+                "CA to trust (the emulator's: `python -m emulator ca`)"
+            ) from None
+        except (ssl.SSLError, ValueError) as exc:
+            what = repr(self.ca_file) if self.ca_file else "(the PEM text given)"
+            raise ConnectionLostError(
+                f"{self.ca_option} = {what} holds no usable CA certificate ({exc}): give a PEM file "
+                "with -----BEGIN CERTIFICATE----- blocks"
+            ) from None
+
+    def untrusted(self, exc: ssl.SSLCertVerificationError) -> str:
+        """Why the service's certificate was refused, and which setting fixes it."""
+        reason = f"TLS with {self.address}:{self.port}: the certificate was refused ({exc})"
+        if self.ca_file is None and self.ca_pem is None:
+            return (
+                f"{reason}; it is not signed by a CA this system trusts: set {self.ca_option} to the PEM "
+                "file of the CA that signed it (the emulator's local CA: `python -m emulator ca`)"
+            )
+        trusted = self.ca_file or "the PEM text given"
+        return (
+            f"{reason}; {self.ca_option} ({trusted}) holds no CA that signed it (or the certificate is not "
+            f"for {self.address}): set {self.ca_option} to the CA that did (the emulator's: "
+            "`python -m emulator ca`)"
+        )
 
     @property
     def audience(self) -> str:
@@ -177,21 +229,24 @@ class HubConnection:
     def _open(self) -> None:
         e = self.endpoint
         deadline = time.monotonic() + self.timeout_s
+        context = e.tls_context() if e.tls else None
         try:
-            sock = socket.create_connection((e.host, e.port), timeout=self.timeout_s)
+            sock = socket.create_connection((e.address, e.port), timeout=self.timeout_s)
         except OSError as exc:
             raise ConnectionLostError(
-                f"cannot connect to {e.host}:{e.port}: {exc} (check the connection string's Endpoint, and "
-                "that the namespace, or the emulator, is reachable from here)"
+                f"cannot connect to {e.address}:{e.port}: {exc} (check the connection string's Endpoint, "
+                "the custom endpoint address if any, and that the namespace, or the emulator, is reachable "
+                "from here)"
             ) from None
         self._sock = sock
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if e.tls:
+        if context is not None:
             try:
-                context = ssl.create_default_context(cafile=e.ca_file)
-                self._sock = sock = context.wrap_socket(sock, server_hostname=e.host)
+                self._sock = sock = context.wrap_socket(sock, server_hostname=e.address)
+            except ssl.SSLCertVerificationError as exc:
+                raise ConnectionLostError(e.untrusted(exc)) from None
             except OSError as exc:  # ssl.SSLError and certificate errors are OSErrors
-                raise ConnectionLostError(f"TLS with {e.host}:{e.port} failed: {exc}") from None
+                raise ConnectionLostError(f"TLS with {e.address}:{e.port} failed: {exc}") from None
         self._conn = conn = Connection.client(
             f"hubstream-{uuid.uuid4().hex[:12]}", e.host, idle_timeout_ms=0, now=time.monotonic()
         )
@@ -212,7 +267,7 @@ class HubConnection:
     def _open_websocket(self, deadline: float) -> None:
         e = self.endpoint
         default = WEBSOCKET_PORT if e.tls else 80
-        ws = WebSocketClient(e.host if e.port == default else f"{e.host}:{e.port}", WEBSOCKET_PATH)
+        ws = WebSocketClient(e.address if e.port == default else f"{e.address}:{e.port}", e.websocket_path)
         self._ws = ws
         self._send_raw(ws.data_to_send())
         while not ws.open:
@@ -352,37 +407,43 @@ class HubConnection:
         except OSError as exc:
             raise ConnectionLostError(f"{self.where}: connection lost: {exc}") from None
         if ws is not None and data is not None:
-            eof = not data
-            try:
-                data = ws.receive_data(data)
-            except ProtocolError as exc:
-                raise ConnectionLostError(f"{self.where}: {exc}") from None
-            reply = ws.data_to_send()  # pongs, the answer to a close
-            if reply:
-                self._send_raw(reply)
-            if eof or (ws.closed and not data):
-                data = b""  # the end of the stream, as a closed socket says it
-            elif not data:
-                data = None  # only WebSocket control frames, or the handshake's answer
+            data = self._unframe(ws, data)
         now = time.monotonic()
         if data is not None:
             conn.receive_data(data, now)
         conn.check_timers(now)
 
+    def _unframe(self, ws: WebSocketClient, data: bytes) -> bytes | None:
+        """The AMQP bytes in what the socket gave (b"": the stream ended; None: nothing for AMQP)."""
+        eof = not data
+        try:
+            amqp = ws.receive_data(data)
+        except ProtocolError as exc:
+            raise ConnectionLostError(f"{self.where}: {exc}") from None
+        reply = ws.data_to_send()  # pongs, the answer to a close
+        if reply:
+            self._send_raw(reply)
+        if eof or (ws.closed and not amqp):
+            return b""  # the end of the stream, as a closed socket says it
+        return amqp or None  # None: only WebSocket control frames, or the handshake's answer
+
     def poll(self) -> None:
         """Feed whatever bytes have already arrived, without waiting."""
-        sock, conn = self._sock, self.connection
+        sock, conn, ws = self._sock, self.connection, self._ws
         assert sock is not None
         sock.setblocking(False)
         try:
-            data = sock.recv(READ_SIZE)
+            data: bytes | None = sock.recv(READ_SIZE)
         except (BlockingIOError, ssl.SSLWantReadError):
             return
         except OSError as exc:
             raise ConnectionLostError(f"{self.where}: connection lost: {exc}") from None
         finally:
             sock.settimeout(self.timeout_s)
-        conn.receive_data(data, time.monotonic())
+        if ws is not None and data is not None:
+            data = self._unframe(ws, data)  # over WebSockets, as read() does
+        if data is not None:
+            conn.receive_data(data, time.monotonic())
 
     def take_events(self) -> list[Any]:
         """The events so far: those kept back by a wait first, then what the bytes read hold."""

@@ -27,7 +27,9 @@ from jobs.batch_reporter import BatchReporter, RunSummary, print_line
 from jobs.datasource.connector import CONNECTOR_FORMAT, connector_options, starting_position_json
 from jobs.datasource.options import (
     CONNECTION_STRING,
+    CONNECTION_VERIFY,
     CONSUMER_GROUP,
+    CUSTOM_ENDPOINT_ADDRESS,
     FAIL_ON_DATA_LOSS,
     MAX_EVENTS,
     MAX_TRIGGER_DELAY,
@@ -35,6 +37,7 @@ from jobs.datasource.options import (
     NAME,
     NAMESPACE,
     STARTING_POSITION,
+    TRANSPORT_TYPE,
 )
 from jobs.transforms import for_file_sink, readable
 from jobs.trigger import Trigger, parse_trigger
@@ -62,7 +65,8 @@ MEMORY_QUERY_NAME = "events"
 def source_options(
     settings: Settings, *, max_events_per_trigger: int, starting_position: str
 ) -> dict[str, str]:
-    """Options for hubstream's own source: the connector's names, the connection string as it is."""
+    """Options for hubstream's own source: the connector's names, the connection string as it is, and
+    the profile's [eventhub] transport, connection_verify and custom_endpoint_address."""
     hub, job = settings.eventhub, settings.job
     options = {
         NAME: hub.name,
@@ -74,6 +78,12 @@ def source_options(
     }
     if job.min_events_per_trigger is not None:
         options[MIN_EVENTS] = str(job.min_events_per_trigger)
+    if hub.transport == "websocket":
+        options[TRANSPORT_TYPE] = "AmqpWebSockets"
+    if hub.connection_verify:
+        options[CONNECTION_VERIFY] = hub.connection_verify
+    if hub.custom_endpoint_address:
+        options[CUSTOM_ENDPOINT_ADDRESS] = hub.custom_endpoint_address
     if hub.connection_string is not None:
         options[CONNECTION_STRING] = hub.connection_string.reveal()
     else:

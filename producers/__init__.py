@@ -56,7 +56,16 @@ def send_events(
             from .engine import HubstreamSender
 
             hub = settings.eventhub
-            endpoint = Endpoint.connect_to(hub.connection_string, hub.fully_qualified_namespace, hub.name)
+            # The profile's connection settings, read as the SDK engine's client reads them; trusted
+            # without connection_verify: certifi's bundle, as the SDK's (not the system's CAs).
+            import certifi
+
+            endpoint = Endpoint.connect_to(
+                hub.connection_string, hub.fully_qualified_namespace, hub.name,
+                websocket=hub.transport == "websocket", ca_file=hub.connection_verify or certifi.where(),
+                ca_option="connection_verify ([eventhub] in the profile, or --connection-verify)",
+                custom_endpoint_address=hub.custom_endpoint_address,
+            )  # fmt: skip
             sender = HubstreamSender(endpoint, loop_options)
         else:
             client = clients.enter_context(producer_client(settings.eventhub, options))

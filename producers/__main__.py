@@ -61,7 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     limits.add_argument(
         "--partition-id", help="send every event to this partition (default: by key, or spread)"
     )
-    sending = parser.add_argument_group("sending (defaults from the profile's [producer] table)")
+    sending = parser.add_argument_group(
+        "sending (defaults from the profile's [producer] table; --transport, --connection-verify and "
+        "--custom-endpoint-address from its [eventhub] table)"
+    )
     sending.add_argument(
         "--engine",
         choices=("sdk", "hubstream"),
@@ -115,12 +118,19 @@ def apply_flags(settings: Settings, args: argparse.Namespace) -> Settings:
         "telemetry_interval_s": args.interval,
         "twitter_query": args.query,
         "twitter_poll_interval_s": args.poll_interval,
+    }
+    connection: dict[str, Any] = {
         "transport": args.transport,
         "connection_verify": args.connection_verify,
         "custom_endpoint_address": args.custom_endpoint_address,
     }
     given = {name: value for name, value in overrides.items() if value is not None}
-    return dataclasses.replace(settings, producer=dataclasses.replace(settings.producer, **given))
+    reach = {name: value for name, value in connection.items() if value is not None}
+    return dataclasses.replace(
+        settings,
+        producer=dataclasses.replace(settings.producer, **given),
+        eventhub=dataclasses.replace(settings.eventhub, **reach),
+    )
 
 
 def make_source(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from azure.eventhub import EventHubProducerClient, TransportType
+from azure.eventhub import EventHubProducerClient
+
+from conf.sdk_options import sdk_connection_options
 
 if TYPE_CHECKING:
     from conf import EventHubSettings, ProducerSettings
@@ -17,16 +19,7 @@ def producer_client(hub: EventHubSettings, options: ProducerSettings) -> EventHu
         "retry_backoff_max": options.retry_backoff_max,
         "retry_mode": options.retry_mode,
     }
-    transport: dict[str, Any] = {}
-    if options.transport == "websocket":
-        transport["transport_type"] = TransportType.AmqpOverWebsocket
-    elif options.custom_endpoint_address:
-        # Without it, the SDK takes a custom endpoint for a WebSocket one.
-        transport["transport_type"] = TransportType.Amqp
-    if options.connection_verify:
-        transport["connection_verify"] = options.connection_verify
-    if options.custom_endpoint_address:
-        transport["custom_endpoint_address"] = options.custom_endpoint_address
+    transport = sdk_connection_options(hub)
     if hub.connection_string is not None:
         return EventHubProducerClient.from_connection_string(
             hub.connection_string.reveal(), eventhub_name=hub.name, **retry, **transport

@@ -161,11 +161,21 @@ def connector_options(
             f"profile {settings.profile!r} is passwordless (fully_qualified_namespace): the Scala connector "
             "needs a connection string; set one, or set use_connector = false to use hubstream's own source"
         )
+    alone = [key for key in ("connection_verify", "custom_endpoint_address") if getattr(hub, key)]
+    if alone:
+        raise ConnectorError(
+            f"profile {settings.profile!r} sets {' and '.join(alone)}, which the Scala connector has no "
+            "option for: its JVM trusts its own trust store (`python -m emulator ca --java-truststore` "
+            "prints the Spark settings) and dials the connection string's host on 5671 (443); remove "
+            f"{'it' if len(alone) == 1 else 'them'}, or set use_connector = false to use hubstream's source"
+        )
     if encrypt is None:
         if spark is None:
             raise ConnectorError("connector_options needs a SparkSession (spark=...) or an encrypt function")
         encrypt = jvm_encrypt(spark)
     full = with_entity_path(hub.connection_string.reveal(), hub.name)
+    if hub.transport == "websocket" and "transporttype=" not in full.lower():
+        full = f"{full.rstrip(';')};TransportType=AmqpWebSockets"  # the Java client's own key
     try:
         encrypted = encrypt(full)
     except Exception as e:

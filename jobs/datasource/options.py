@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from eventhubs.connection_string import ConnectionString, ConnectionStringError, parse_connection_string
+from eventhubs.links import CustomEndpoint
+
+if TYPE_CHECKING:
+    from hubclient.connection import Endpoint
 
 CONNECTION_STRING = "eventhubs.connectionString"
 NAMESPACE = "eventhubs.fullyQualifiedNamespace"
@@ -30,6 +36,14 @@ OPERATION_TIMEOUT = "eventhubs.operationTimeout"
 # name for WebSockets (AmqpOverWebsocket) is accepted too.
 TRANSPORT_TYPE = "eventhubs.transportType"
 _TRANSPORTS = {"amqp": False, "amqpwebsockets": True, "amqpoverwebsocket": True}
+# The azure-eventhub SDK's `connection_verify` and `custom_endpoint_address` (the Java SDK's builder calls
+# the latter customEndpointAddress; the Scala connector has neither: its JVM trusts its trust store).
+# connectionVerify: a PEM file of the CAs to trust, read where the query is planned, or the PEM text
+# itself; its certificates travel to the executors with the tasks, so no file is needed there.
+CONNECTION_VERIFY = "eventhubs.connectionVerify"
+CUSTOM_ENDPOINT_ADDRESS = "eventhubs.customEndpointAddress"
+_PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
+_PEM_BLOCK = re.compile(rf"{_PEM_BEGIN}[A-Za-z0-9+/=\s]*?-----END CERTIFICATE-----")
 
 KNOWN_OPTIONS = (
     CONNECTION_STRING,
@@ -46,6 +60,9 @@ KNOWN_OPTIONS = (
     FAIL_ON_DATA_LOSS,
     RECEIVER_TIMEOUT,
     OPERATION_TIMEOUT,
+    TRANSPORT_TYPE,
+    CONNECTION_VERIFY,
+    CUSTOM_ENDPOINT_ADDRESS,
 )
 
 _POSITION_KEYS = {"offset", "seqNo", "enqueuedTime", "isInclusive"}
@@ -109,6 +126,12 @@ class EventHubsOptions:
     receiver_timeout_s: float = 60.0
     operation_timeout_s: float = 60.0
     websocket: bool = False  # AMQP over WebSockets (wss, port 443) instead of AMQP over TLS (5671)
+    ca_pem: str | None = field(default=None, repr=False)  # connectionVerify's certificates; not secret
+    custom_endpoint_address: str | None = None
+
+    def endpoint(self) -> Endpoint:
+        """Where and how this hub is reached, by the driver and by the executors alike."""
+        return connect(self.connection_string, self.fully_qualified_namespace, self.name, self)
 
     def position_for(self, partition_id: str) -> EventPosition:
         return self.starting_positions.get(partition_id, self.starting_position)
@@ -203,7 +226,75 @@ class EventHubsOptions:
             receiver_timeout_s=_seconds(RECEIVER_TIMEOUT, get(RECEIVER_TIMEOUT), 60.0),
             operation_timeout_s=_seconds(OPERATION_TIMEOUT, get(OPERATION_TIMEOUT), 60.0),
             websocket=_TRANSPORTS[transport.lower()],
+            ca_pem=read_ca(get(CONNECTION_VERIFY)),
+            custom_endpoint_address=_custom_endpoint(get(CUSTOM_ENDPOINT_ADDRESS)),
         )
+
+
+class Reach(Protocol):
+    """How a hub is reached beyond its address: the options, a partition to read, the sink's options."""
+
+    @property
+    def websocket(self) -> bool: ...
+    @property
+    def ca_pem(self) -> str | None: ...
+    @property
+    def custom_endpoint_address(self) -> str | None: ...
+
+
+def connect(
+    connection_string: ConnectionString | None,
+    namespace: str | None,
+    hub: str,
+    reach: Reach,
+) -> Endpoint:
+    """The Endpoint for `hub`, reached as `reach` says (its websocket, ca_pem, custom_endpoint_address)."""
+    from hubclient.connection import Endpoint  # executors import the client here, not at planning time
+
+    return Endpoint.connect_to(
+        connection_string, namespace, hub, websocket=reach.websocket, ca_pem=reach.ca_pem,
+        ca_option=CONNECTION_VERIFY, custom_endpoint_address=reach.custom_endpoint_address,
+    )  # fmt: skip
+
+
+def read_ca(value: str | None) -> str | None:
+    """connectionVerify's certificates as PEM text: from the value itself, or from the file it names."""
+    if value is None:
+        return None
+    text = value.strip()
+    given = "the PEM text given" if text.startswith(_PEM_BEGIN) else repr(value)
+    if not text.startswith(_PEM_BEGIN):
+        try:
+            with open(os.path.expanduser(text), encoding="utf-8", errors="replace") as file:
+                text = file.read()
+        except FileNotFoundError:
+            raise EventHubsOptionError(
+                f"{CONNECTION_VERIFY} = {value!r}: no such file where the query is planned; give the path "
+                "of the PEM file of the CA to trust (the emulator's: `python -m emulator ca`) or its text"
+            ) from None
+        except OSError as e:
+            raise EventHubsOptionError(f"{CONNECTION_VERIFY} = {value!r} cannot be read: {e}") from None
+    pem = "\n".join(_PEM_BLOCK.findall(text))  # a bundle's comments stay behind
+    try:
+        if not pem:
+            raise ValueError("no certificate in it")
+        ssl.create_default_context(cadata=pem)
+    except (ssl.SSLError, ValueError) as e:
+        raise EventHubsOptionError(
+            f"{CONNECTION_VERIFY} = {given} holds no usable CA certificate ({e}): give a PEM file with "
+            f"{_PEM_BEGIN} blocks"
+        ) from None
+    return pem
+
+
+def _custom_endpoint(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        CustomEndpoint.parse(value.strip())
+    except ValueError as e:
+        raise EventHubsOptionError(f"{CUSTOM_ENDPOINT_ADDRESS}: {e}") from None
+    return value.strip()
 
 
 def _json(option: str, text: str, example: str) -> Any:

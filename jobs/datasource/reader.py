@@ -36,6 +36,7 @@ from .options import (
     EventHubsOptionError,
     EventHubsOptions,
     EventPosition,
+    connect,
 )
 from .read_limits import (
     ReadAllAvailable,
@@ -78,6 +79,8 @@ class EventHubsPartition(InputPartition):
     operation_timeout_s: float
     fail_on_data_loss: bool
     websocket: bool = False
+    ca_pem: str | None = None  # the connectionVerify option's certificates: no file needed on executors
+    custom_endpoint_address: str | None = None
 
     def __repr__(self) -> str:  # what a plan or a log needs
         return (
@@ -97,9 +100,7 @@ def read_partition(p: EventHubsPartition) -> Iterator[pa.RecordBatch]:
         return
     columns = EventColumns(p.partition_id)
     expected = p.start
-    endpoint = Endpoint.connect_to(
-        p.connection_string, p.fully_qualified_namespace, p.hub, websocket=p.websocket
-    )
+    endpoint = connect(p.connection_string, p.fully_qualified_namespace, p.hub, p)
     receiver = PartitionReceiver(
         endpoint,
         p.consumer_group,
@@ -208,9 +209,7 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
     def _hub_endpoint(self) -> Endpoint:
         o = self.options
         if self._endpoint is None:
-            self._endpoint = Endpoint.connect_to(
-                o.connection_string, o.fully_qualified_namespace, o.name, websocket=o.websocket
-            )
+            self._endpoint = o.endpoint()
         return self._endpoint
 
     def _call(self, what: str, fn: Callable[[Management], Any]) -> Any:
@@ -389,6 +388,8 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
                 operation_timeout_s=o.operation_timeout_s,
                 fail_on_data_loss=o.fail_on_data_loss,
                 websocket=o.websocket,
+                ca_pem=o.ca_pem,
+                custom_endpoint_address=o.custom_endpoint_address,
             )
             for pid, last in end.items()
             for first, stop in split_range(start.get(pid, 0), last)

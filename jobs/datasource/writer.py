@@ -4,7 +4,8 @@ The Scala connector's sink schema: `body` (string or binary, required), then eit
 `partitionKey` (string; not both), and optional `properties` (map<string,string>). Other columns are
 ignored. Options: the source's connection options (`eventhubs.connectionString`, or
 `eventhubs.fullyQualifiedNamespace` with DefaultAzureCredential; `eventhubs.name`;
-`eventhubs.operationTimeout`).
+`eventhubs.operationTimeout`; `eventhubs.transportType`, `eventhubs.connectionVerify`,
+`eventhubs.customEndpointAddress`).
 
 Each task sends its rows over one connection with hubstream's own sender (`hubclient.sender`): full Event
 Hubs batches, several in flight, and `write()` returns (the task commits) only once the service has
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql.datasource import DataSourceStreamWriter, DataSourceWriter, WriterCommitMessage
@@ -31,7 +32,7 @@ from pyspark.sql.types import BinaryType, MapType, StringType, StructType
 from eventhubs.connection_string import ConnectionString, redact
 from eventhubs.errors import EventHubsError
 
-from .options import EventHubsOptions
+from .options import EventHubsOptions, connect
 
 try:  # Arrow batches instead of Rows: 4.0 has it for batch writes, 4.1 for streaming writes
     from pyspark.sql.datasource import DataSourceArrowWriter as _BatchBase
@@ -140,6 +141,9 @@ class SinkOptions:
     hub: str
     operation_timeout_s: float = 60.0
     in_flight: int = IN_FLIGHT
+    websocket: bool = False
+    ca_pem: str | None = field(default=None, repr=False)  # the connectionVerify option's certificates
+    custom_endpoint_address: str | None = None
 
     @classmethod
     def parse(cls, options: Mapping[str, str]) -> SinkOptions:
@@ -154,6 +158,9 @@ class SinkOptions:
             parsed.fully_qualified_namespace,
             parsed.name,
             parsed.operation_timeout_s,
+            websocket=parsed.websocket,
+            ca_pem=parsed.ca_pem,
+            custom_endpoint_address=parsed.custom_endpoint_address,
         )
 
     def redact(self, text: str) -> str:
@@ -211,10 +218,9 @@ def write_rows(
     `where` names the Spark partition in errors; a row's position counts from 0 within it.
     """
     from eventhubs.events import encode_event  # executors import the client here, not at planning time
-    from hubclient.connection import Endpoint
     from hubclient.sender import EventSender, EventTooLargeError
 
-    endpoint = Endpoint.connect_to(options.connection_string, options.fully_qualified_namespace, options.hub)
+    endpoint = connect(options.connection_string, options.fully_qualified_namespace, options.hub, options)
     sender = EventSender(endpoint, timeout_s=options.operation_timeout_s, in_flight=options.in_flight)
     position = -1
     try:

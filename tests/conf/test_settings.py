@@ -527,6 +527,31 @@ def test_all_producer_and_job_keys_are_read(tmp_path: Path) -> None:
 # --- how to connect --------------------------------------------------------------------------------------
 
 
+def test_the_connection_keys_are_read_for_every_client(tmp_path: Path) -> None:
+    path = local_file(
+        tmp_path,
+        'transport = "websocket"\nconnection_verify = "/ca/rootCA.pem"\n'
+        'custom_endpoint_address = "sb://localhost:8443"\n',
+    )
+    hub_settings = load_settings(path, environ={}).eventhub
+    assert (hub_settings.transport, hub_settings.connection_verify, hub_settings.custom_endpoint_address) == (
+        "websocket",
+        "/ca/rootCA.pem",
+        "sb://localhost:8443",
+    )
+
+
+def test_connection_keys_under_producer_are_sent_to_eventhub(tmp_path: Path) -> None:
+    """They were [producer] keys once, read by the SDK engine only."""
+    message = error_naming_the_file(tmp_path, '[producer]\nconnection_verify = "/ca/rootCA.pem"\n')
+    assert "connection_verify belongs under [eventhub], not [producer]: move it" in message
+
+
+def test_a_bad_custom_endpoint_address_is_named(tmp_path: Path) -> None:
+    message = error_naming_the_file(tmp_path, 'custom_endpoint_address = "sb://localhost:99999"\n')
+    assert "[eventhub] custom_endpoint_address: 'sb://localhost:99999' has a port that is not" in message
+
+
 def test_both_connection_string_and_namespace_is_an_error(tmp_path: Path) -> None:
     path = local_file(tmp_path, 'fully_qualified_namespace = "ns.servicebus.windows.net"\n')
     message = error_for(path)

@@ -85,3 +85,25 @@ def test_websockets_default_to_port_443() -> None:
     )
     e = Endpoint.connect_to(cs, None, HUB, websocket=True)
     assert (e.port, e.tls, e.websocket) == (443, True, True)
+
+
+@pytest.mark.parametrize(
+    ("address", "websocket", "dialed"),
+    [
+        ("sb://localhost:15671", False, ("localhost", 15671, "/$servicebus/websocket")),
+        ("localhost", False, ("localhost", 5671, "/$servicebus/websocket")),
+        ("sb://gateway.example", True, ("gateway.example", 443, "/$servicebus/websocket")),
+        ("https://gateway.example:8443/hub/", True, ("gateway.example", 8443, "/hub/$servicebus/websocket")),
+    ],
+)
+def test_a_custom_endpoint_is_dialed_as_the_sdk_dials_it(
+    address: str, websocket: bool, dialed: tuple[str, int, str]
+) -> None:
+    """azure-eventhub 5.15 `_pyamqp/_connection.py`: the custom port, else 5671 (443 for WebSockets);
+    the certificate is checked for the custom host; the token's audience still names the namespace."""
+    cs = parse_connection_string(
+        "Endpoint=sb://ns.servicebus.windows.net:5999/;SharedAccessKeyName=k;SharedAccessKey=s"
+    )
+    e = Endpoint.connect_to(cs, None, HUB, websocket=websocket, custom_endpoint_address=address)
+    assert (e.address, e.port, e.websocket_path) == dialed
+    assert e.audience == f"sb://ns.servicebus.windows.net/{HUB}"

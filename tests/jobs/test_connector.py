@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from typing import Any
 
 import pytest
 from pyspark.sql import SparkSession
@@ -104,3 +106,32 @@ def test_needs_spark_or_encrypt() -> None:
     settings = load_settings("local", connection_string=CS)
     with pytest.raises(ConnectorError, match="SparkSession"):
         connector_options(settings, max_events_per_trigger=5, starting_position="-1")
+
+
+def test_the_profiles_websocket_transport_goes_into_the_connection_string() -> None:
+    """The Java client's own connection string key; the connector has no option for it."""
+    settings = load_settings("local", connection_string=CS)
+    hub = dataclasses.replace(settings.eventhub, transport="websocket")
+    calls: list[str] = []
+
+    def encrypt(text: str) -> str:
+        calls.append(text)
+        return "ENCRYPTED"
+
+    connector_options(
+        dataclasses.replace(settings, eventhub=hub), max_events_per_trigger=5, starting_position="-1",
+        encrypt=encrypt,
+    )  # fmt: skip
+    assert calls == [CS + ";EntityPath=tweets;TransportType=AmqpWebSockets"]
+
+
+@pytest.mark.parametrize("key", ["connection_verify", "custom_endpoint_address"])
+def test_settings_the_connector_cannot_honour_are_refused(key: str) -> None:
+    settings = load_settings("local", connection_string=CS)
+    changes: dict[str, Any] = {key: "sb://localhost:15671"}
+    hub = dataclasses.replace(settings.eventhub, **changes)
+    with pytest.raises(ConnectorError, match=f"sets {key}, which the Scala connector has no option for"):
+        connector_options(
+            dataclasses.replace(settings, eventhub=hub), max_events_per_trigger=5, starting_position="-1",
+            encrypt=str,
+        )  # fmt: skip

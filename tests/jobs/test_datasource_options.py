@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
+import certifi
 import pytest
 
 from jobs.datasource.options import EventHubsOptionError, EventHubsOptions, EventPosition
 
 KEY = "c2VjcmV0LWtleS10aGF0LW11c3Qtbm90LWxlYWs="
 CS = f"Endpoint=sb://ns.example.net/;SharedAccessKeyName=listen;SharedAccessKey={KEY}"
+
+
+BASE = {"eventhubs.connectionString": CS, "eventhubs.name": "tweets"}
 
 
 def parse(**options: str) -> EventHubsOptions:
@@ -145,3 +150,43 @@ def test_bad_values_name_the_option(option: str, options: dict[str, str]) -> Non
     if option in ("eventhubs.connectionString", "eventhubs.name"):
         base = {}
     fails(option, **{**base, **options})
+
+
+# --- TLS trust and the custom endpoint (the SDK's connection_verify, custom_endpoint_address) ------------
+
+
+def test_connection_verify_reads_the_file_where_the_query_is_planned(tmp_path: Path) -> None:
+    """The certificates travel with the tasks as text: executors need no file; a bundle's comments stay."""
+    bundle = Path(certifi.where()).read_text(encoding="utf-8")
+    first = bundle[bundle.index("-----BEGIN") : bundle.index("-----END CERTIFICATE-----") + 25]
+    path = tmp_path / "ca.pem"
+    path.write_text(f"# a comment\n{first}\n")
+    assert parse(**{"eventhubs.connectionVerify": str(path)}).ca_pem == first
+    assert parse(**{"eventhubs.ConnectionVerify": first}).ca_pem == first  # or the PEM text itself
+    assert parse().ca_pem is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("/no/such/ca.pem", "'/no/such/ca.pem': no such file where the query is planned"),
+        (__file__, "holds no usable CA certificate (no certificate in it)"),
+        (
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----",
+            "the PEM text given holds no usable",
+        ),
+    ],
+)
+def test_a_bad_connection_verify_is_named(value: str, expected: str) -> None:
+    message = fails("eventhubs.connectionVerify", **{**BASE, "eventhubs.connectionVerify": value})
+    assert expected in message
+
+
+def test_the_custom_endpoint_address() -> None:
+    assert parse(**{"eventhubs.customEndpointAddress": "sb://localhost:15671"}).custom_endpoint_address == (
+        "sb://localhost:15671"
+    )
+    message = fails(
+        "eventhubs.customEndpointAddress", **{**BASE, "eventhubs.customEndpointAddress": "sb://:1"}
+    )
+    assert "is not an address such as sb://<host>:<port>" in message
