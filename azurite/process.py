@@ -121,9 +121,17 @@ class AzuriteProcess:
         )
         listening = threading.Event()
         threading.Thread(target=self._read_output, args=(self.process, listening), daemon=True).start()
-        if not listening.wait(timeout) or self.process.poll() is not None:
-            self.kill()
-            self._remove_temp_dir()
+        try:
+            started = listening.wait(timeout) and self.process.poll() is None
+        except BaseException:
+            # Ctrl-C while it starts: in its own process group, it would outlive us.
+            started = False
+            raise
+        finally:
+            if not started:
+                self.kill()
+                self._remove_temp_dir()
+        if not started:
             raise RuntimeError("Azurite did not start:\n" + "".join(self.output[-40:]))
         return self
 

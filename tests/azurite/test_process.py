@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -50,6 +52,16 @@ def test_temporary_data_folder_is_removed_on_stop() -> None:
     assert azurite.stop() in (0, -signal.SIGINT)
     assert azurite.process is not None and azurite.process.poll() is not None
     assert not folder.exists()
+
+
+def test_ctrl_c_while_it_starts_stops_it_and_removes_its_folder() -> None:
+    azurite = AzuriteProcess()
+    # Azurite takes about a second to listen; Ctrl-C lands while start() waits for it.
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+    with pytest.raises(KeyboardInterrupt):
+        azurite.start()
+    assert azurite.process is not None and azurite.process.poll() is not None
+    assert azurite._temp_dir is None
 
 
 def test_missing_binary_names_the_make_target(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
