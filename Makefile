@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 VENV_PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-k selector -x"`.
+# Extra arguments for pytest, given to both lanes of `make test`, e.g. `make test PYTEST_ARGS="-k selector -x"`.
 PYTEST_ARGS ?=
 # A second virtualenv with Spark 3.5, for the transforms the Scala connector's Spark 3 clusters run.
 SPARK3_VENV ?= .venv-spark3
@@ -97,8 +97,8 @@ azurite-install: $(AZURITE_STAMP) ## install Azurite, the local Blob Storage (np
 azurite: venv azurite-install ## run Azurite's Blob service in the foreground (python -m azurite --help)
 	$(VENV_PY) -m azurite
 
-test: venv azurite-install ## run the test suite
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+test: venv azurite-install ## run the test suite (two pytest processes side by side: tests/lanes.py)
+	$(VENV_PY) tests/lanes.py $(PYTEST_ARGS)
 
 $(SPARK3_VENV)/.installed:
 	$(PYTHON) -m venv $(SPARK3_VENV)
