@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 import sys
@@ -15,6 +16,15 @@ from .receiver import Received
 TELEMETRY_FIELDS = ("id", "timestamp", "uv", "temperature", "humidity")
 # A device id becomes a file name: nothing that could leave the folder or trouble a file system.
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def device_file_name(device: str) -> str:
+    """`<device id>.csv`. An id a file name can't hold as it is (`a/b`, `..`, empty) has those characters
+    replaced and a hash of the id added, so two ids (`a/b`, `a_b`) never share a file."""
+    safe = _SAFE_NAME.sub("_", device)
+    if safe != device or safe.strip(".") == "":
+        safe = f"{safe}~{hashlib.sha256(device.encode()).hexdigest()[:12]}"
+    return f"{safe}.csv"
 
 
 class ConsoleOutput:
@@ -97,7 +107,7 @@ class DeviceCsvOutput:
 
     def _writer(self, device: str) -> Any:
         if device not in self._files:
-            path = self.folder / f"{_SAFE_NAME.sub('_', device)}.csv"
+            path = self.folder / device_file_name(device)
             new = not path.exists() or path.stat().st_size == 0
             handle = path.open("a", encoding="utf-8", newline="")
             writer = csv.writer(handle)

@@ -148,6 +148,21 @@ def test_events_that_are_not_readings_are_kept_aside(tmp_path: Path) -> None:
     assert len((tmp_path / "out" / "not-telemetry.jsonl").read_text().splitlines()) == 3
 
 
+def test_device_ids_a_file_name_cannot_hold_as_they_are_never_share_a_csv(tmp_path: Path) -> None:
+    devices = ["a/b", "a_b", "a:b", "..", "", "ok-1"]
+    bodies = [json.dumps({"id": device, "uv": n}).encode() for n, device in enumerate(devices)]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "0.avro").write_bytes(
+        encode_archive([record(body, n, START, None) for n, body in enumerate(bodies)])
+    )
+    report = read_captures(FolderSource(tmp_path / "in"), tmp_path / "out")
+    assert report.rows == len(devices) and len(report.rows_by_device) == len(devices)
+    files = sorted((tmp_path / "out").glob("*.csv"))
+    assert len(files) == len(devices)
+    assert sorted(csv_rows(path)[1][0] for path in files) == sorted(devices)
+    assert {"a_b.csv", "ok-1.csv"} <= {path.name for path in files}  # ids a file can hold keep their name
+
+
 def test_command_line_errors_name_the_bad_value(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--folder", str(tmp_path / "missing")]) == 2
     assert "missing' does not exist" in capsys.readouterr().err
