@@ -16,6 +16,7 @@ connection as `ConnectionLostError`.
 
 from __future__ import annotations
 
+import math
 import socket
 import ssl
 import time
@@ -81,6 +82,7 @@ class Endpoint:
     credential: TokenCredential | None = field(default=None, repr=False)
     websocket: bool = False
     ca_file: str | None = None
+    token_lifetime_s: int = TOKEN_LIFETIME_S  # of the SAS tokens signed with the connection string's key
 
     @classmethod
     def connect_to(
@@ -123,10 +125,10 @@ class Endpoint:
         cs = self.connection_string
         if cs is not None and cs.shared_access_signature is not None:
             token = cs.shared_access_signature.reveal()
-            expiry = token_expiry(token) or int(time.time()) + TOKEN_LIFETIME_S
+            expiry = token_expiry(token) or int(time.time()) + self.token_lifetime_s
             return token, TOKEN_TYPE, expiry
         if cs is not None:
-            expiry = int(time.time()) + TOKEN_LIFETIME_S
+            expiry = int(time.time()) + self.token_lifetime_s
             return make_sas_token(self.audience, cs.key_name, cs.key.reveal(), expiry), TOKEN_TYPE, expiry
         assert self.credential is not None
         access = self.credential.get_token(JWT_SCOPE)
@@ -134,7 +136,14 @@ class Endpoint:
 
 
 class HubConnection:
-    """A connection with one session, authorized for the endpoint's hub once `open()` returns."""
+    """A connection with one session, authorized for the endpoint's hub once `open()` returns.
+
+    The service detaches a connection's links when its token expires, so a connection that outlives its
+    token (a receiver kept across micro-batches, a long sink task) puts a new one to `$cbs` on the same
+    connection when a tenth of the token's lifetime is left, as the azure-eventhub SDK does
+    (`_pyamqp/cbs.py`: refresh window = 10% of expires_in). Any `flush()` does it when due: every read
+    and send goes through one.
+    """
 
     def __init__(self, endpoint: Endpoint, timeout_s: float, where: str) -> None:
         self.endpoint = endpoint
@@ -148,6 +157,9 @@ class HubConnection:
         self._nodes: dict[str, tuple[Link, Link, str]] = {}  # node -> (sender, receiver, reply-to)
         self._watched: set[Link] = set()  # links whose detach ends what we do
         self._events: list[Any] = []
+        self._renew_at = math.inf  # wall clock (epoch seconds) when the token is to be put again
+        self._token_expiry = 0
+        self._renewing = False
 
     @property
     def connection(self) -> Connection:
@@ -199,7 +211,12 @@ class HubConnection:
             self._open_websocket(deadline)
         self.wait(lambda: conn.state is State.OPEN, deadline, "open the connection")
         self._session = conn.begin()
+        self._put_token(deadline)
+
+    def _put_token(self, deadline: float) -> None:
+        e = self.endpoint
         token, token_type, expiry = e.token()
+        now = time.time()
         reply = self.request(
             nodes.CBS, nodes.put_token(token, token_type, e.audience, expiry), token, deadline
         )
@@ -208,6 +225,21 @@ class HubConnection:
                 f"the service refused the token for {e.audience} ({reply.status}): {reply.description}"
             )
         self.token = token
+        # A token that did not get any later (a connection string's fixed SharedAccessSignature) is not
+        # put again and again: the service will detach the links when it expires, as it says.
+        renewable = expiry > self._token_expiry
+        self._token_expiry = expiry
+        self._renew_at = expiry - 0.1 * (expiry - now) if renewable else math.inf
+
+    def renew_token_if_due(self) -> None:
+        """Put a new token to `$cbs` when the current one is in its last tenth of life."""
+        if self._renewing or self._conn is None or time.time() < self._renew_at:
+            return
+        self._renewing = True  # the put-token request flushes too
+        try:
+            self._put_token(time.monotonic() + self.timeout_s)
+        finally:
+            self._renewing = False
 
     def _open_websocket(self, deadline: float) -> None:
         e = self.endpoint
@@ -223,6 +255,7 @@ class HubConnection:
     def close(self) -> None:
         conn, sock, ws = self._conn, self._sock, self._ws
         self._conn = self._sock = self._session = self._ws = None
+        self._renew_at, self._token_expiry = math.inf, 0
         self._nodes.clear()
         self._watched.clear()
         if sock is None:
@@ -324,6 +357,7 @@ class HubConnection:
         conn, ws = self.connection, self._ws
         if ws is not None and not ws.open:
             return  # the WebSocket handshake first
+        self.renew_token_if_due()
         data = conn.data_to_send()
         if data:
             if ws is not None:
@@ -344,7 +378,9 @@ class HubConnection:
         """Wait up to `deadline` (at most a second) for bytes and feed them to the connection."""
         sock, conn, ws = self._sock, self.connection, self._ws
         assert sock is not None
-        sock.settimeout(max(0.05, min(1.0, deadline - time.monotonic())))
+        # Awake in time to renew the token, should it fall due while we wait.
+        renew_in = self._renew_at - time.time()
+        sock.settimeout(max(0.05, min(1.0, deadline - time.monotonic(), renew_in)))
         try:
             data: bytes | None = sock.recv(READ_SIZE)
         except TimeoutError:

@@ -62,6 +62,10 @@ class PartitionReceiver:
         e = self.hub.endpoint
         return receiver_address(e.host, e.hub, self.consumer_group, self.partition_id)
 
+    @property
+    def is_open(self) -> bool:
+        return self._link is not None
+
     def __enter__(self) -> PartitionReceiver:
         self.open()
         return self
