@@ -29,6 +29,10 @@ OPERATION_TIMEOUT = "eventhubs.operationTimeout"
 # The Java client's connection string key and values (TransportType=AmqpWebSockets); the Python SDK's
 # name for WebSockets (AmqpOverWebsocket) is accepted too.
 TRANSPORT_TYPE = "eventhubs.transportType"
+# hubstream's own: keep partition receivers open between micro-batches (receivers.py), closing those
+# idle this long.
+KEEP_RECEIVERS = "keepReceivers"
+KEPT_RECEIVER_IDLE_TIMEOUT = "keptReceiverIdleTimeout"
 _TRANSPORTS = {"amqp": False, "amqpwebsockets": True, "amqpoverwebsocket": True}
 
 KNOWN_OPTIONS = (
@@ -46,6 +50,8 @@ KNOWN_OPTIONS = (
     FAIL_ON_DATA_LOSS,
     RECEIVER_TIMEOUT,
     OPERATION_TIMEOUT,
+    KEEP_RECEIVERS,
+    KEPT_RECEIVER_IDLE_TIMEOUT,
 )
 
 _POSITION_KEYS = {"offset", "seqNo", "enqueuedTime", "isInclusive"}
@@ -109,6 +115,8 @@ class EventHubsOptions:
     receiver_timeout_s: float = 60.0
     operation_timeout_s: float = 60.0
     websocket: bool = False  # AMQP over WebSockets (wss, port 443) instead of AMQP over TLS (5671)
+    keep_receivers: bool = True
+    kept_receiver_idle_timeout_s: float = 60.0
 
     def position_for(self, partition_id: str) -> EventPosition:
         return self.starting_positions.get(partition_id, self.starting_position)
@@ -203,6 +211,10 @@ class EventHubsOptions:
             receiver_timeout_s=_seconds(RECEIVER_TIMEOUT, get(RECEIVER_TIMEOUT), 60.0),
             operation_timeout_s=_seconds(OPERATION_TIMEOUT, get(OPERATION_TIMEOUT), 60.0),
             websocket=_TRANSPORTS[transport.lower()],
+            keep_receivers=_bool(KEEP_RECEIVERS, get(KEEP_RECEIVERS), True),
+            kept_receiver_idle_timeout_s=_seconds(
+                KEPT_RECEIVER_IDLE_TIMEOUT, get(KEPT_RECEIVER_IDLE_TIMEOUT), 60.0
+            ),
         )
 
 
