@@ -61,6 +61,7 @@ AMQP_PORT = 5672
 AMQPS_PORT = 5671
 JWT_SCOPE = "https://eventhubs.azure.net/.default"
 TOKEN_LIFETIME_S = 3600
+RENEW_MARGIN_S = 30.0
 READ_SIZE = 1 << 18
 
 T = TypeVar("T")
@@ -141,8 +142,8 @@ class HubConnection:
     The service detaches a connection's links when its token expires, so a connection that outlives its
     token (a receiver kept across micro-batches, a long sink task) puts a new one to `$cbs` on the same
     connection when a tenth of the token's lifetime is left, as the azure-eventhub SDK does
-    (`_pyamqp/cbs.py`: refresh window = 10% of expires_in). Any `flush()` does it when due: every read
-    and send goes through one.
+    (`_pyamqp/cbs.py`: refresh window = 10% of expires_in), or 30 s if that is more. Any `flush()` does
+    it when due: every read and send goes through one.
     """
 
     def __init__(self, endpoint: Endpoint, timeout_s: float, where: str) -> None:
@@ -229,10 +230,14 @@ class HubConnection:
         # put again and again: the service will detach the links when it expires, as it says.
         renewable = expiry > self._token_expiry
         self._token_expiry = expiry
-        self._renew_at = expiry - 0.1 * (expiry - now) if renewable else math.inf
+        life = expiry - now
+        # The SDK's window (a tenth of the lifetime), but never under RENEW_MARGIN_S (or half a short
+        # token's life): the put-token round trip on a busy machine must fit in it.
+        window = max(0.1 * life, min(0.5 * life, RENEW_MARGIN_S))
+        self._renew_at = expiry - window if renewable else math.inf
 
     def renew_token_if_due(self) -> None:
-        """Put a new token to `$cbs` when the current one is in its last tenth of life."""
+        """Put a new token to `$cbs` when the current one is in its last tenth of life (or 30 s)."""
         if self._renewing or self._conn is None or time.time() < self._renew_at:
             return
         self._renewing = True  # the put-token request flushes too
