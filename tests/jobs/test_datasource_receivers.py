@@ -76,6 +76,10 @@ def test_kept_receiver_reads_on_exactly_and_replays(hub: EmulatorProcess) -> Non
     send(cs, [f"e{i}" for i in range(50, 60)], partition_id=pid)
     assert bodies(piece(cs, pid, 20, 60)) == [f"e{i}" for i in range(20, 60)]
     assert attaches(hub, pid) == 1  # the restarted emulator's output: the reopened one
+    # A receiver a range behind (another worker read [60, 65)) skips to the task's start.
+    send(cs, [f"e{i}" for i in range(60, 70)], partition_id=pid)
+    assert bodies(piece(cs, pid, 65, 70)) == [f"e{i}" for i in range(65, 70)]
+    assert attaches(hub, pid) == 1
 
 
 def test_idle_receivers_are_closed(hub: EmulatorProcess) -> None:
@@ -92,12 +96,19 @@ def test_idle_receivers_are_closed(hub: EmulatorProcess) -> None:
     assert bodies(piece(cs, pid, 1, 2, keep_s=0.2)) == ["b"]  # from a fresh receiver
 
 
-def test_without_keeping_every_range_opens_its_own(hub: EmulatorProcess) -> None:
+def test_without_keeping_every_range_opens_its_own(
+    hub: EmulatorProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cs, pid = hub.connection_string, "2"
-    send(cs, ["x", "y"], partition_id=pid)
+    send(cs, ["x", "y", "z"], partition_id=pid)
     before = attaches(hub, pid)
     assert bodies(piece(cs, pid, 0, 1, keep_s=0)) + bodies(piece(cs, pid, 1, 2, keep_s=0)) == ["x", "y"]
     assert attaches(hub, pid) == before + 2 and len(RECEIVERS) == 0
+    # A Spark Python worker that ends with its task (spark.python.worker.reuse=false) keeps nothing.
+    monkeypatch.setenv("PYTHON_WORKER_FACTORY_SECRET", "any")
+    monkeypatch.delenv("SPARK_REUSE_WORKER", raising=False)
+    assert bodies(piece(cs, pid, 2, 3)) == ["z"]
+    assert attaches(hub, pid) == before + 3 and len(RECEIVERS) == 0
 
 
 def test_stream_reuses_receivers_in_spark_workers(
@@ -112,12 +123,12 @@ def test_stream_reuses_receivers_in_spark_workers(
         )
         .load()
     )
-    send_to_partitions(cs, round_robin(0, 80, "01"), hub="telemetry")
+    send_to_partitions(cs, round_robin(0, 60, "01"), hub="telemetry")
     got = collect_to_end(events.select("body", "partition", "sequenceNumber"), tmp_path / "checkpoint")
-    assert len(got.batch_sizes) == 4
-    assert sorted(int(r.body) for r in got.rows) == list(range(80))
+    assert len(got.batch_sizes) == 3
+    assert sorted(int(r.body) for r in got.rows) == list(range(60))
     # Spark gives a partition's task to whichever worker is free: each worker opens a receiver on each
-    # partition once (2 x 2 here) and keeps them; reopened per task, it would be 8.
+    # partition once (2 x 2 here) and keeps them; reopened per task, it would be 6.
     tasks = 2 * len(got.batch_sizes)
     opened = sum(attaches(hub, pid, "telemetry") for pid in "01")
     assert opened < tasks, f"{opened} receivers attached for {tasks} tasks"
