@@ -258,7 +258,7 @@ def run(events: int) -> list[Figure]:
             reopened_latency = our_latencies(keep=False)
             progress("one task's time, its receiver opened or kept")
             task_s = kept_receivers.task_times(
-                azure_connection_string, HUB, "ours", _partition_ends(emulator)
+                host, azure_connection_string, HUB, "ours", _partition_ends(emulator)
             )
         finally:
             if peer is not None:
@@ -277,7 +277,7 @@ def _report(
     connector_latency: Latencies,
     our_latency: Latencies,
     reopened_latency: Latencies,
-    task_s: tuple[float, float],
+    task_s: dict[str, tuple[float, float]],
 ) -> list[Figure]:
     header = ("reader", *SPEED_HEADER, "numInputRows", "micro-batches")
     rows = [
@@ -326,11 +326,18 @@ def _report(
     p50_ratio = kept_p50 / quantile(reopened_latency.latencies_s, 0.5)
     p99_ratio = kept_p99 / quantile(reopened_latency.latencies_s, 0.99)
     print(f"ours, receivers kept / reopened per batch: p50 x{p50_ratio:.2f}, p99 x{p99_ratio:.2f}")
-    opened_s, kept_s = task_s
     print(
-        f"one task reading {kept_receivers.TASK_EVENTS} events over TLS (median of "
-        f"{kept_receivers.TASKS}): receiver opened {opened_s * 1000:.1f} ms, kept {kept_s * 1000:.1f} ms "
-        f"(x{kept_s / opened_s:.2f})"
+        f"\none task reading {kept_receivers.TASK_EVENTS} events over TLS, median of up to "
+        f"{kept_receivers.TASKS} each way:"
+    )
+    print(
+        table(
+            [
+                (path, f"{opened * 1000:.1f}", f"{kept * 1000:.1f}", f"x{kept / opened:.3f}")
+                for path, (opened, kept) in task_s.items()
+            ],
+            ("to the emulator", "receiver opened, ms", "kept, ms", "kept / opened"),
+        )
     )
     return [
         Figure("connector", "the connector (Spark 3.5) into noop: events/s", connector.events_per_s, "ev/s"),
@@ -342,6 +349,9 @@ def _report(
         Figure("connector", "latency p99, ours", quantile(our_latency.latencies_s, 0.99), "s"),
         Figure("connector", "latency p50, ours kept / reopened", p50_ratio, ""),
         Figure("connector", "latency p99, ours kept / reopened", p99_ratio, ""),
-        Figure("connector", "one task, receiver opened", opened_s * 1000, "ms"),
-        Figure("connector", "one task, receiver kept", kept_s * 1000, "ms"),
+        *(
+            Figure("connector", f"one task, receiver {way}, {path}", seconds * 1000, "ms")
+            for path, times in task_s.items()
+            for way, seconds in zip(("opened", "kept"), times, strict=True)
+        ),
     ]  # fmt: skip
