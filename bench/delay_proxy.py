@@ -32,13 +32,18 @@ class DelayProxy:
         return self
 
     def __exit__(self, *_exc: object | TracebackType | None) -> None:
-        server = self._server
-        if server is not None:
-            server.close()
-        for task in asyncio.all_tasks(self._loop):
-            self._loop.call_soon_threadsafe(task.cancel)
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        self._loop.close()
+
+    async def _shutdown(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     async def _serve(self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter) -> None:
         try:
@@ -46,9 +51,13 @@ class DelayProxy:
         except OSError:
             client_out.close()
             return
-        await asyncio.gather(
-            self._pipe(client_in, server_out), self._pipe(server_in, client_out), return_exceptions=True
-        )
+        try:
+            await asyncio.gather(
+                self._pipe(client_in, server_out), self._pipe(server_in, client_out), return_exceptions=True
+            )
+        except asyncio.CancelledError:  # the proxy stops: end quietly (asyncio logs a cancelled handler)
+            client_out.close()
+            server_out.close()
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
