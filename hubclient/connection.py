@@ -17,6 +17,7 @@ connection as `ConnectionLostError`.
 from __future__ import annotations
 
 import math
+import select
 import socket
 import ssl
 import time
@@ -424,6 +425,25 @@ class HubConnection:
         finally:
             sock.settimeout(self.timeout_s)
         conn.receive_data(data, time.monotonic())
+
+    def still_open(self) -> bool:
+        """False when what has already arrived (read now, without waiting) says the service closed the
+        connection or detached a link of ours; the events read are kept for `take_events()`."""
+        sock = self._sock
+        if sock is None or self._conn is None:
+            return False
+        try:
+            pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+            if pending or select.select([sock], [], [], 0)[0]:
+                self.read(time.monotonic())
+            events = self.take_events()
+        except EventHubsError:
+            return False
+        self._events = events
+        return not any(
+            isinstance(e, ConnectionClosed) or (isinstance(e, LinkDetached) and e.link in self._watched)
+            for e in events
+        )
 
     def take_events(self) -> list[Any]:
         """The events so far: those kept back by a wait first, then what the bytes read hold."""

@@ -70,12 +70,13 @@ class ReceiverCache:
 
     def take(self, key: StreamKey, start: int, max_skip: int = 0) -> KeptReceiver | None:
         """The receiver kept for `key` if its next event is `start`, or at most `max_skip` events before
-        it (the caller skips those); otherwise none (and it is closed)."""
+        it (the caller skips those), and the service has not closed it meanwhile (its early events could
+        then be a recreated hub's predecessor's); otherwise none (and it is closed)."""
         with self._lock:
             kept = self._kept.pop(key, None)
         if kept is None:
             return None
-        if 0 <= start - kept.next <= max_skip:
+        if 0 <= start - kept.next <= max_skip and kept.receiver.still_open():
             return kept
         kept.receiver.close()
         return None
