@@ -14,7 +14,11 @@ One run, one emulator (`--data-dir`, `--fsync interval`), the same stored events
    (the connector's receivers are epoch receivers, which shut out other readers of their group).
 3. Latency. Each side in turn runs a `processingTime=0` query into `foreachBatch` from the end of the
    partitions while a producer sends LATENCY_EVENTS events one at a time at LATENCY_RATE (the sender of
-   `bench.job`), each body holding its send time; latency = arrival in `foreachBatch` - send time.
+   `bench.job`), each body holding its send time; latency = arrival in `foreachBatch` - send time. Our
+   side runs four times: with its receivers kept open between micro-batches (the default), with
+   `keepReceivers=false` (a receiver opened per partition per micro-batch) twice, kept again; it prints
+   each way's pooled figures and kept / reopened;
+   then one task's own time, its receiver opened or kept (`bench.kept_receivers`).
 
 Printed: events/s per side, ours / the connector, and latency p50/p99. Nothing is asserted.
 """
@@ -39,7 +43,7 @@ from emulator.trust import java_options, java_truststore_with_jdk_cas
 from eventhubs.links import AMQPS_PORT
 from jobs.datasource.connector import CONNECTOR_PACKAGE
 
-from . import EVENT_SIZE, HUB, Figure, progress
+from . import EVENT_SIZE, HUB, Figure, kept_receivers, progress
 from .connector_peer import (
     FROM_START,
     Latencies,
@@ -238,12 +242,28 @@ def run(events: int) -> list[Figure]:
             connector_latency = Latencies(**peer.expect("latency"))
             peer.process.wait(60)
 
-            our_latency = collect_latencies(
-                ours(HUB, **{"eventhubs.startingPositions": _latency_positions(emulator)}),
-                root / "checkpoint-latency-ours",
-                LATENCY_EVENTS,
-                lambda: _paced_sender(emulator),
-                DRAIN_S,
+            def our_latencies(keep: bool, run: int) -> Latencies:
+                progress(f"latency, our source, receivers {'kept' if keep else 'reopened per batch'}")
+                return collect_latencies(
+                    ours(
+                        HUB, **{"eventhubs.startingPositions": _latency_positions(emulator)},
+                        keepReceivers=str(keep).lower(),
+                    ),
+                    root / f"checkpoint-latency-ours-{run}",
+                    LATENCY_EVENTS,
+                    lambda: _paced_sender(emulator),
+                    DRAIN_S,
+                )  # fmt: skip
+
+            # Kept, reopened, reopened, kept: a machine growing busier or quieter meanwhile weighs on
+            # both ways alike.
+            runs = [(keep, our_latencies(keep, run)) for run, keep in enumerate((True, False, False, True))]
+            our_latency, reopened_latency = (
+                _pooled([found for keep, found in runs if keep is way]) for way in (True, False)
+            )
+            progress("one task's time, its receiver opened or kept")
+            task_s = kept_receivers.task_times(
+                host, azure_connection_string, HUB, "ours", _partition_ends(emulator)
             )
         finally:
             if peer is not None:
@@ -253,11 +273,22 @@ def run(events: int) -> list[Figure]:
                     query.stop()
                 spark.stop()
             emulator.stop()
-    return _report(connector, mine, connector_latency, our_latency)
+    return _report(connector, mine, connector_latency, our_latency, reopened_latency, task_s)
+
+
+def _pooled(runs: list[Latencies]) -> Latencies:
+    return Latencies(
+        sum(r.expected for r in runs), [s for r in runs for s in r.latencies_s], sum(r.batches for r in runs)
+    )
 
 
 def _report(
-    connector: Throughput, mine: Throughput, connector_latency: Latencies, our_latency: Latencies
+    connector: Throughput,
+    mine: Throughput,
+    connector_latency: Latencies,
+    our_latency: Latencies,
+    reopened_latency: Latencies,
+    task_s: dict[str, tuple[float, float]],
 ) -> list[Figure]:
     header = ("reader", *SPEED_HEADER, "numInputRows", "micro-batches")
     rows = [
@@ -294,8 +325,29 @@ def _report(
     )
     print(
         table(
-            [latency_row("the Scala connector", connector_latency), latency_row("our source", our_latency)],
+            [
+                latency_row("the Scala connector", connector_latency),
+                latency_row("our source, receivers kept", our_latency),
+                latency_row("our source, keepReceivers=false", reopened_latency),
+            ],
             ("send -> foreachBatch", "p50 s", "p99 s", "max s", "arrived", "micro-batches"),
+        )
+    )
+    kept_p50, kept_p99 = quantile(our_latency.latencies_s, 0.5), quantile(our_latency.latencies_s, 0.99)
+    p50_ratio = kept_p50 / quantile(reopened_latency.latencies_s, 0.5)
+    p99_ratio = kept_p99 / quantile(reopened_latency.latencies_s, 0.99)
+    print(f"ours, receivers kept / reopened per batch: p50 x{p50_ratio:.2f}, p99 x{p99_ratio:.2f}")
+    print(
+        f"\none task reading {kept_receivers.TASK_EVENTS} events over TLS, median of up to "
+        f"{kept_receivers.TASKS} each way:"
+    )
+    print(
+        table(
+            [
+                (path, f"{opened * 1000:.1f}", f"{kept * 1000:.1f}", f"x{kept / opened:.3f}")
+                for path, (opened, kept) in task_s.items()
+            ],
+            ("to the emulator", "receiver opened, ms", "kept, ms", "kept / opened"),
         )
     )
     return [
@@ -306,4 +358,11 @@ def _report(
         Figure("connector", "latency p50, ours", quantile(our_latency.latencies_s, 0.5), "s"),
         Figure("connector", "latency p99, connector", quantile(connector_latency.latencies_s, 0.99), "s"),
         Figure("connector", "latency p99, ours", quantile(our_latency.latencies_s, 0.99), "s"),
+        Figure("connector", "latency p50, ours kept / reopened", p50_ratio, ""),
+        Figure("connector", "latency p99, ours kept / reopened", p99_ratio, ""),
+        *(
+            Figure("connector", f"one task, receiver {way}, {path}", seconds * 1000, "ms")
+            for path, times in task_s.items()
+            for way, seconds in zip(("opened", "kept"), times, strict=True)
+        ),
     ]  # fmt: skip

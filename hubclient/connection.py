@@ -17,6 +17,8 @@ connection as `ConnectionLostError`.
 
 from __future__ import annotations
 
+import math
+import select
 import socket
 import ssl
 import time
@@ -61,6 +63,7 @@ AMQP_PORT = 5672
 AMQPS_PORT = 5671
 JWT_SCOPE = "https://eventhubs.azure.net/.default"
 TOKEN_LIFETIME_S = 3600
+RENEW_MARGIN_S = 30.0
 READ_SIZE = 1 << 18
 
 T = TypeVar("T")
@@ -88,6 +91,7 @@ class Endpoint:
     ca_option: str = field(default="ca_file", compare=False)
     dial_host: str | None = None
     websocket_path: str = WEBSOCKET_PATH
+    token_lifetime_s: int = TOKEN_LIFETIME_S  # of the SAS tokens signed with the connection string's key
 
     @classmethod
     def connect_to(
@@ -175,10 +179,10 @@ class Endpoint:
         cs = self.connection_string
         if cs is not None and cs.shared_access_signature is not None:
             token = cs.shared_access_signature.reveal()
-            expiry = token_expiry(token) or int(time.time()) + TOKEN_LIFETIME_S
+            expiry = token_expiry(token) or int(time.time()) + self.token_lifetime_s
             return token, TOKEN_TYPE, expiry
         if cs is not None:
-            expiry = int(time.time()) + TOKEN_LIFETIME_S
+            expiry = int(time.time()) + self.token_lifetime_s
             return make_sas_token(self.audience, cs.key_name, cs.key.reveal(), expiry), TOKEN_TYPE, expiry
         assert self.credential is not None
         access = self.credential.get_token(JWT_SCOPE)
@@ -186,7 +190,14 @@ class Endpoint:
 
 
 class HubConnection:
-    """A connection with one session, authorized for the endpoint's hub once `open()` returns."""
+    """A connection with one session, authorized for the endpoint's hub once `open()` returns.
+
+    The service detaches a connection's links when its token expires, so a connection that outlives its
+    token (a receiver kept across micro-batches, a long sink task) puts a new one to `$cbs` on the same
+    connection when a tenth of the token's lifetime is left, as the azure-eventhub SDK does
+    (`_pyamqp/cbs.py`: refresh window = 10% of expires_in), or 30 s if that is more. Any `flush()` does
+    it when due: every read and send goes through one.
+    """
 
     def __init__(self, endpoint: Endpoint, timeout_s: float, where: str) -> None:
         self.endpoint = endpoint
@@ -200,6 +211,9 @@ class HubConnection:
         self._nodes: dict[str, tuple[Link, Link, str]] = {}  # node -> (sender, receiver, reply-to)
         self._watched: set[Link] = set()  # links whose detach ends what we do
         self._events: list[Any] = []
+        self._renew_at = math.inf  # wall clock (epoch seconds) when the token is to be put again
+        self._token_expiry = 0
+        self._renewing = False
 
     @property
     def connection(self) -> Connection:
@@ -254,7 +268,12 @@ class HubConnection:
             self._open_websocket(deadline)
         self.wait(lambda: conn.state is State.OPEN, deadline, "open the connection")
         self._session = conn.begin()
+        self._put_token(deadline)
+
+    def _put_token(self, deadline: float) -> None:
+        e = self.endpoint
         token, token_type, expiry = e.token()
+        now = time.time()
         reply = self.request(
             nodes.CBS, nodes.put_token(token, token_type, e.audience, expiry), token, deadline
         )
@@ -263,6 +282,25 @@ class HubConnection:
                 f"the service refused the token for {e.audience} ({reply.status}): {reply.description}"
             )
         self.token = token
+        # A token that did not get any later (a connection string's fixed SharedAccessSignature) is not
+        # put again and again: the service will detach the links when it expires, as it says.
+        renewable = expiry > self._token_expiry
+        self._token_expiry = expiry
+        life = expiry - now
+        # The SDK's window (a tenth of the lifetime), but never under RENEW_MARGIN_S (or half a short
+        # token's life): the put-token round trip on a busy machine must fit in it.
+        window = max(0.1 * life, min(0.5 * life, RENEW_MARGIN_S))
+        self._renew_at = expiry - window if renewable else math.inf
+
+    def renew_token_if_due(self) -> None:
+        """Put a new token to `$cbs` when the current one is in its last tenth of life (or 30 s)."""
+        if self._renewing or self._conn is None or time.time() < self._renew_at:
+            return
+        self._renewing = True  # the put-token request flushes too
+        try:
+            self._put_token(time.monotonic() + self.timeout_s)
+        finally:
+            self._renewing = False
 
     def _open_websocket(self, deadline: float) -> None:
         e = self.endpoint
@@ -278,6 +316,7 @@ class HubConnection:
     def close(self) -> None:
         conn, sock, ws = self._conn, self._sock, self._ws
         self._conn = self._sock = self._session = self._ws = None
+        self._renew_at, self._token_expiry = math.inf, 0
         self._nodes.clear()
         self._watched.clear()
         if sock is None:
@@ -379,6 +418,7 @@ class HubConnection:
         conn, ws = self.connection, self._ws
         if ws is not None and not ws.open:
             return  # the WebSocket handshake first
+        self.renew_token_if_due()
         data = conn.data_to_send()
         if data:
             if ws is not None:
@@ -399,7 +439,9 @@ class HubConnection:
         """Wait up to `deadline` (at most a second) for bytes and feed them to the connection."""
         sock, conn, ws = self._sock, self.connection, self._ws
         assert sock is not None
-        sock.settimeout(max(0.05, min(1.0, deadline - time.monotonic())))
+        # Awake in time to renew the token, should it fall due while we wait.
+        renew_in = self._renew_at - time.time()
+        sock.settimeout(max(0.05, min(1.0, deadline - time.monotonic(), renew_in)))
         try:
             data: bytes | None = sock.recv(READ_SIZE)
         except TimeoutError:
@@ -444,6 +486,25 @@ class HubConnection:
             data = self._unframe(ws, data)  # over WebSockets, as read() does
         if data is not None:
             conn.receive_data(data, time.monotonic())
+
+    def still_open(self) -> bool:
+        """False when what has already arrived (read now, without waiting) says the service closed the
+        connection or detached a link of ours; the events read are kept for `take_events()`."""
+        sock = self._sock
+        if sock is None or self._conn is None:
+            return False
+        try:
+            pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+            if pending or select.select([sock], [], [], 0)[0]:
+                self.read(time.monotonic())
+            events = self.take_events()
+        except EventHubsError:
+            return False
+        self._events = events
+        return not any(
+            isinstance(e, ConnectionClosed) or (isinstance(e, LinkDetached) and e.link in self._watched)
+            for e in events
+        )
 
     def take_events(self) -> list[Any]:
         """The events so far: those kept back by a wait first, then what the bytes read hold."""

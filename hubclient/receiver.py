@@ -62,6 +62,14 @@ class PartitionReceiver:
         e = self.hub.endpoint
         return receiver_address(e.host, e.hub, self.consumer_group, self.partition_id)
 
+    @property
+    def is_open(self) -> bool:
+        return self._link is not None
+
+    def still_open(self) -> bool:
+        """Open, and nothing already arrived says the service closed or detached it (no waiting)."""
+        return self._link is not None and self.hub.still_open()
+
     def __enter__(self) -> PartitionReceiver:
         self.open()
         return self

@@ -35,6 +35,10 @@ OPERATION_TIMEOUT = "eventhubs.operationTimeout"
 # The Java client's connection string key and values (TransportType=AmqpWebSockets); the Python SDK's
 # name for WebSockets (AmqpOverWebsocket) is accepted too.
 TRANSPORT_TYPE = "eventhubs.transportType"
+# hubstream's own: keep partition receivers open between micro-batches (receivers.py), closing those
+# idle this long.
+KEEP_RECEIVERS = "keepReceivers"
+KEPT_RECEIVER_IDLE_TIMEOUT = "keptReceiverIdleTimeout"
 _TRANSPORTS = {"amqp": False, "amqpwebsockets": True, "amqpoverwebsocket": True}
 # The azure-eventhub SDK's `connection_verify` and `custom_endpoint_address` (the Java SDK's builder calls
 # the latter customEndpointAddress; the Scala connector has neither: its JVM trusts its trust store).
@@ -63,6 +67,8 @@ KNOWN_OPTIONS = (
     TRANSPORT_TYPE,
     CONNECTION_VERIFY,
     CUSTOM_ENDPOINT_ADDRESS,
+    KEEP_RECEIVERS,
+    KEPT_RECEIVER_IDLE_TIMEOUT,
 )
 
 _POSITION_KEYS = {"offset", "seqNo", "enqueuedTime", "isInclusive"}
@@ -128,6 +134,8 @@ class EventHubsOptions:
     websocket: bool = False  # AMQP over WebSockets (wss, port 443) instead of AMQP over TLS (5671)
     ca_pem: str | None = field(default=None, repr=False)  # connectionVerify's certificates; not secret
     custom_endpoint_address: str | None = None
+    keep_receivers: bool = False
+    kept_receiver_idle_timeout_s: float = 60.0
 
     def endpoint(self) -> Endpoint:
         """Where and how this hub is reached, by the driver and by the executors alike."""
@@ -228,6 +236,10 @@ class EventHubsOptions:
             websocket=_TRANSPORTS[transport.lower()],
             ca_pem=read_ca(get(CONNECTION_VERIFY)),
             custom_endpoint_address=_custom_endpoint(get(CUSTOM_ENDPOINT_ADDRESS)),
+            keep_receivers=_bool(KEEP_RECEIVERS, get(KEEP_RECEIVERS), False),
+            kept_receiver_idle_timeout_s=_seconds(
+                KEPT_RECEIVER_IDLE_TIMEOUT, get(KEPT_RECEIVER_IDLE_TIMEOUT), 60.0
+            ),
         )
 
 

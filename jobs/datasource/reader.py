@@ -45,6 +45,7 @@ from .read_limits import (
     ReadMinRows,
     SupportsTriggerAvailableNow,
 )
+from .receivers import RECEIVERS, KeptReceiver, StreamKey, worker_is_reused
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -81,6 +82,7 @@ class EventHubsPartition(InputPartition):
     websocket: bool = False
     ca_pem: str | None = None  # the connectionVerify option's certificates: no file needed on executors
     custom_endpoint_address: str | None = None
+    keep_receiver_s: float = 0.0  # > 0: keep the receiver open for the next range, this long at most idle
 
     def __repr__(self) -> str:  # what a plan or a log needs
         return (
@@ -95,33 +97,58 @@ def _redact(text: str, connection_string: ConnectionString | None) -> str:
 
 
 def read_partition(p: EventHubsPartition) -> Iterator[pa.RecordBatch]:
-    """Yield exactly the events with sequence numbers in [p.start, p.end) as Arrow record batches."""
+    """Yield exactly the events with sequence numbers in [p.start, p.end) as Arrow record batches.
+
+    With `p.keep_receiver_s` > 0 (and a Python worker Spark reuses) the receiver stays open for the
+    partition's next range, with the events it already received past `p.end` (`receivers.py`).
+    """
     if p.start >= p.end:
         return
     columns = EventColumns(p.partition_id)
-    expected = p.start
+    early: list[bytes] = []  # events past p.end: the next range's
+    sink = _UpTo(columns, p.start, p.end, early)
+    key = _stream_key(p)
+    keep = p.keep_receiver_s > 0 and worker_is_reused()
+    kept = RECEIVERS.take(key, p.start, max_skip=PREFETCH) if keep else None
+    skipping = kept is not None and kept.next < p.start  # events before p.start come first
     endpoint = connect(p.connection_string, p.fully_qualified_namespace, p.hub, p)
-    receiver = PartitionReceiver(
-        endpoint,
-        p.consumer_group,
-        p.partition_id,
-        p.start,
-        prefetch=max(1, min(PREFETCH, p.end - p.start)),
-        timeout_s=p.operation_timeout_s,
-    )
+    expected = p.start
+    receiver: PartitionReceiver | None = None
+    waiting: list[bytes] = kept.early if kept is not None else []
     try:
-        receiver.open()
+        if kept is not None:
+            receiver = kept.receiver
+        else:
+            receiver = _open_receiver(p, endpoint, p.start, keep)
         while expected < p.end:
-            try:
-                added = receiver.read_into(columns, p.receiver_timeout_s)
-            except TimeoutError as e:
-                if _range_expired(p, endpoint, expected):
-                    break
-                raise EventHubsReadError(
-                    f"{_where(p)}: {e} (waiting for {expected}; raise {RECEIVER_TIMEOUT} if the hub is slow)"
-                ) from None
-            past_end = 0
+            if waiting:
+                added = [sink.add(message) for message in waiting]
+                waiting = []
+            else:
+                try:
+                    added = receiver.read_into(sink, p.receiver_timeout_s)
+                except TimeoutError as e:
+                    if _range_expired(p, endpoint, expected):
+                        break
+                    raise EventHubsReadError(
+                        f"{_where(p)}: {e} (waiting for {expected}; raise {RECEIVER_TIMEOUT} if the hub is "
+                        "slow)"
+                    ) from None
+                except EventHubsError as e:
+                    if kept is None:
+                        raise
+                    # A kept receiver the service let go meanwhile (the link detached: its token expired,
+                    # another reader took the partition; the connection closed): once, a fresh one from
+                    # where this task is.
+                    log.info("%s: a kept receiver failed (%s): reopening", _where(p, expected), e)
+                    kept, skipping = None, False
+                    receiver.close()
+                    early.clear()  # the fresh receiver delivers them again
+                    receiver = _open_receiver(p, endpoint, expected, keep)
+                    continue
             for seq in added:
+                if seq < p.start and skipping:
+                    continue
                 if seq < expected:
                     raise EventHubsReadError(f"{_where(p)}: event {seq} arrived after {expected - 1}")
                 if expected < p.end and seq > expected:
@@ -129,19 +156,56 @@ def read_partition(p: EventHubsPartition) -> Iterator[pa.RecordBatch]:
                     # event at or past p.end means the whole rest of the range is gone.
                     gone = "are gone (retention) from" if expected == p.start else "are missing from"
                     _data_loss(p, f"events {expected}..{min(seq, p.end) - 1} {gone} {_where(p)}")
-                if seq >= p.end:
-                    past_end += 1
                 expected = max(expected, min(seq + 1, p.end))
-            for _ in range(past_end):
-                columns.drop_last()
             if len(columns) >= ROWS_PER_BATCH:
                 yield columns.take_batch()
+        if keep and expected == p.end:
+            RECEIVERS.keep(key, KeptReceiver(receiver, p.end, early, p.keep_receiver_s))
+            receiver = None
     except (EventHubsError, MalformedEvent) as e:
         raise EventHubsReadError(_redact(f"{_where(p, expected)}: {e}", p.connection_string)) from None
     finally:
-        receiver.close()
+        if receiver is not None:
+            receiver.close()
     if len(columns):
         yield columns.take_batch()
+
+
+class _UpTo:
+    """The Arrow columns of the events in [start, end); those from `end` on go to `past` (encoded),
+    those before `start` (a kept receiver catching up) nowhere."""
+
+    def __init__(self, columns: EventColumns, start: int, end: int, past: list[bytes]) -> None:
+        self.columns, self.start, self.end, self.past = columns, start, end, past
+
+    def add(self, message: bytes) -> int:
+        seq = self.columns.add(message)
+        if seq >= self.end or seq < self.start:
+            self.columns.drop_last()
+            if seq >= self.end:
+                self.past.append(message)
+        return seq
+
+
+def _open_receiver(p: EventHubsPartition, endpoint: Endpoint, start: int, keep: bool) -> PartitionReceiver:
+    """An open receiver from `start`; one to keep prefetches as much as a long range's does."""
+    receiver = PartitionReceiver(
+        endpoint,
+        p.consumer_group,
+        p.partition_id,
+        start,
+        prefetch=PREFETCH if keep else max(1, min(PREFETCH, p.end - start)),
+        timeout_s=p.operation_timeout_s,
+    )
+    receiver.open()
+    return receiver
+
+
+def _stream_key(p: EventHubsPartition) -> StreamKey:
+    return StreamKey(
+        p.connection_string, p.fully_qualified_namespace, p.hub, p.consumer_group, p.partition_id,
+        p.websocket, p.custom_endpoint_address, p.ca_pem,
+    )  # fmt: skip
 
 
 def _range_expired(p: EventHubsPartition, endpoint: Endpoint, expected: int) -> bool:
@@ -390,6 +454,7 @@ class EventHubsStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
                 websocket=o.websocket,
                 ca_pem=o.ca_pem,
                 custom_endpoint_address=o.custom_endpoint_address,
+                keep_receiver_s=o.kept_receiver_idle_timeout_s if o.keep_receivers else 0.0,
             )
             for pid, last in end.items()
             for first, stop in split_range(start.get(pid, 0), last)
@@ -472,7 +537,12 @@ class EventHubsBatchReader(DataSourceReader):
         planner = EventHubsStreamReader(self.options)  # its connection stays on the driver
         try:
             start, end = planner.batch_range()
-            return planner.partitions(start, end)
+            # One read, no next range: nothing to keep a receiver open for.
+            pieces = planner.partitions(start, end)
+            return [
+                dataclasses.replace(p, keep_receiver_s=0.0) if isinstance(p, EventHubsPartition) else p
+                for p in pieces
+            ]
         finally:
             planner.stop()
 

@@ -43,6 +43,8 @@ def test_defaults() -> None:
     assert o.max_trigger_delay_s == 900.0
     assert o.fail_on_data_loss is True
     assert (o.receiver_timeout_s, o.operation_timeout_s) == (60.0, 60.0)
+    # Off: kept receivers add up past Event Hubs' 5 per partition on a cluster of more than 5 task slots.
+    assert (o.keep_receivers, o.kept_receiver_idle_timeout_s) == (False, 60.0)
     assert KEY not in repr(o)
 
 
@@ -64,6 +66,8 @@ def test_every_option_parses_case_insensitively() -> None:
             "failOnDataLoss": "FALSE",
             "eventhubs.receiverTimeout": "5",
             "eventhubs.operationTimeout": "2m",
+            "KEEPRECEIVERS": "true",
+            "keptReceiverIdleTimeout": "90s",
         }
     )
     assert o.name == "tweets" and o.consumer_group == "spark"
@@ -76,6 +80,7 @@ def test_every_option_parses_case_insensitively() -> None:
     assert (o.max_events(4), o.min_events_per_trigger, o.max_trigger_delay_s) == (500, 10, 30.0)
     assert o.fail_on_data_loss is False
     assert (o.receiver_timeout_s, o.operation_timeout_s) == (5.0, 120.0)
+    assert (o.keep_receivers, o.kept_receiver_idle_timeout_s) == (True, 90.0)
 
 
 @pytest.mark.parametrize(
