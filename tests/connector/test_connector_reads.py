@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 from azure.eventhub import EventData, EventHubProducerClient
+from pyspark.errors import StreamingQueryException
 
 from jobs.read_events import build_stream, start_query, transform
 
 from .conftest import ConnectorHub
 
 CAP = 5
+CLOSED_CLIENT = "ReactorDispatcher instance is closed"
 
 
 def send(cs: str, hub: str, bodies: list[str], partition_id: str) -> None:
@@ -36,15 +39,43 @@ def read_all(
         settings = connector_hub.settings(hub)
         events = build_stream(spark, settings, max_events_per_trigger=CAP, starting_position="-1")
     name = f"{hub}_{checkpoint.name}".replace("-", "_")
-    query = start_query(
-        transform(events, "memory"), "memory", None, checkpoint, "processing-time:0", query_name=name
+    for attempt in (checkpoint, checkpoint.with_name(f"{checkpoint.name}-again")):
+        query = start_query(
+            transform(events, "memory"), "memory", None, attempt, "processing-time:0", query_name=name
+        )
+        try:
+            query.processAllAvailable()
+            sizes = [p["numInputRows"] for p in query.recentProgress if p["numInputRows"]]
+            return [spark.table(name).collect(), sizes]
+        except StreamingQueryException as e:
+            if CLOSED_CLIENT not in str(e) or attempt != checkpoint:
+                raise
+            # The connector's own executors recreate such a client (its #620); its driver does not, so a
+            # query borrowing one from the JVM's pool fails as it starts (about one CI run in ten, after
+            # the takeovers sequential queries cause). Once, with fresh clients and a fresh checkpoint.
+            warnings.warn(
+                f"query {name}: the connector's pooled Java client was closed; run again", stacklevel=1
+            )
+            forget_pooled_clients(spark)
+        finally:
+            query.stop()
+    raise AssertionError("unreachable")
+
+
+def forget_pooled_clients(spark: Any) -> int:
+    """Empty the connector's JVM-wide pools of Java clients (ClientConnectionPool, one pool per connection
+    string), so the next query makes its own; how many pools there were."""
+    jvm = spark._jvm
+    loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+    holder = jvm.java.lang.Class.forName(
+        "org.apache.spark.eventhubs.client.ClientConnectionPool$", True, loader
     )
-    try:
-        query.processAllAvailable()
-        sizes = [p["numInputRows"] for p in query.recentProgress if p["numInputRows"]]
-    finally:
-        query.stop()
-    return [spark.table(name).collect(), sizes]
+    field = holder.getDeclaredField("pools")
+    field.setAccessible(True)
+    pools = field.get(holder.getField("MODULE$").get(None))
+    count = int(pools.size())
+    pools.clear()
+    return count
 
 
 def _with_options(spark: Any, connector_hub: ConnectorHub, hub: str, options: dict[str, str]) -> Any:
@@ -115,6 +146,8 @@ def test_starting_positions_start_end_offset_sequence_number_and_enqueued_time(
     early_time = by_seq[0]["Time (readable)"]  # every early event has this enqueued time
     stamp = early_time.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     assert bodies("enqueued_time", position(time=stamp)) == [f"late {i}" for i in range(4)]
+    # What read_all does once when a query finds its pooled client closed: these queries left a pool.
+    assert forget_pooled_clients(spark) >= 1 and forget_pooled_clients(spark) == 0
 
 
 def test_a_restart_from_the_checkpoint_reads_what_came_since_no_duplicate_no_gap(
